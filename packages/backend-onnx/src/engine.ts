@@ -1,0 +1,214 @@
+import {
+  ModelFormatError,
+  RunError,
+  type BackendId,
+  type Dim,
+  type Engine,
+  type EngineConfig,
+  type EngineSession,
+  type ModelBytes,
+  type Tensor,
+  type TensorMap,
+  type TensorType,
+  type ValueInfo,
+} from '@outpost/core';
+import type * as Ort from 'onnxruntime-web';
+import { checkOnnx, looksLikeOnnx } from './onnx-format.js';
+
+type OrtModule = typeof Ort;
+
+/**
+ * onnxruntime-web builds are loaded on first use, never at import: the WASM build (14 MB of wasm)
+ * for WASM, and the WebGPU build (its own 27 MB wasm, which also runs the CPU provider) only when
+ * WebGPU is tried. Once the WebGPU build is in memory it serves WASM sessions too, so a worker
+ * never holds both unless WASM was used before WebGPU.
+ */
+let wasmBuild: Promise<OrtModule> | undefined;
+let webgpuBuild: Promise<OrtModule> | undefined;
+
+function configure(ort: OrtModule, config: EngineConfig): OrtModule {
+  ort.env.wasm.numThreads = config.numThreads;
+  if (config.wasmPaths) ort.env.wasm.wasmPaths = config.wasmPaths;
+  ort.env.logLevel = 'error';
+  return ort;
+}
+
+function ortFor(backend: BackendId, config: EngineConfig): Promise<OrtModule> {
+  if (backend === 'webgpu') {
+    webgpuBuild ??= import('onnxruntime-web/webgpu').then((m) => configure(m, config));
+    return webgpuBuild;
+  }
+  if (webgpuBuild) return webgpuBuild;
+  wasmBuild ??= import('onnxruntime-web/wasm').then((m) => configure(m, config));
+  return wasmBuild;
+}
+
+/** Maps onnxruntime's dims to ours: symbolic names kept, "unknown" (-1 or 2^32-1) → null. */
+export function toDims(shape: ReadonlyArray<number | string>): Dim[] {
+  return shape.map((d) => {
+    if (typeof d === 'string') return d === '' ? null : d;
+    return d < 0 || d >= 0xffffffff ? null : d;
+  });
+}
+
+function valueInfos(meta: readonly Ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
+  return meta.map((m) =>
+    m.isTensor
+      ? { name: m.name, type: m.type as TensorType, dims: toDims(m.shape) }
+      : // Sequences and maps have no tensor type; runs that feed them fail validation clearly.
+        { name: m.name, type: 'float32', dims: [] },
+  );
+}
+
+/**
+ * Copies when the data is a view into a larger or shared buffer (the wasm heap), so the output
+ * can be transferred to the page without detaching memory the engine still owns.
+ */
+function ownedData<T extends ArrayBufferView>(data: T): T {
+  const buf = data.buffer;
+  if (buf instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buf.byteLength) {
+    return data;
+  }
+  return (data as unknown as { slice(): T }).slice();
+}
+
+function isFiniteOutput(t: Tensor): boolean {
+  if (t.type !== 'float32' && t.type !== 'float64') return true;
+  const d = t.data as Float32Array | Float64Array;
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return false;
+  return true;
+}
+
+class OnnxSession implements EngineSession {
+  constructor(
+    private readonly ort: OrtModule,
+    private readonly session: Ort.InferenceSession,
+    readonly backend: BackendId,
+    readonly inputs: ValueInfo[],
+    readonly outputs: ValueInfo[],
+  ) {}
+
+  async run(feeds: TensorMap): Promise<TensorMap> {
+    const ortFeeds: Record<string, Ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      ortFeeds[name] = new this.ort.Tensor(t.type, t.data as never, t.dims as number[]);
+    }
+    let results: Ort.InferenceSession.ReturnType;
+    try {
+      results = await this.session.run(ortFeeds);
+    } catch (err) {
+      throw new RunError(`onnxruntime failed to run the model: ${message(err)}`, { cause: err });
+    }
+    const out: TensorMap = {};
+    for (const [name, value] of Object.entries(results)) {
+      const data = (await value.getData(true)) as Tensor['data'];
+      out[name] = { type: value.type as TensorType, data: ownedData(data), dims: [...value.dims] };
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Synthetic inputs for the probe run: unknown dims become 1, values a constant. */
+function probeFeeds(inputs: ValueInfo[]): TensorMap {
+  const feeds: TensorMap = {};
+  for (const input of inputs) {
+    const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
+    const n = dims.reduce((a, b) => a * b, 1);
+    feeds[input.name] = makeFilled(input.type, n, dims);
+  }
+  return feeds;
+}
+
+function makeFilled(type: TensorType, n: number, dims: number[]): Tensor {
+  switch (type) {
+    case 'float32':
+      return { type, data: new Float32Array(n).fill(0.5), dims };
+    case 'float64':
+      return { type, data: new Float64Array(n).fill(0.5), dims };
+    case 'int64':
+      return { type, data: new BigInt64Array(n).fill(1n), dims };
+    case 'uint64':
+      return { type, data: new BigUint64Array(n).fill(1n), dims };
+    case 'int32':
+      return { type, data: new Int32Array(n).fill(1), dims };
+    case 'uint32':
+      return { type, data: new Uint32Array(n).fill(1), dims };
+    case 'int16':
+      return { type, data: new Int16Array(n).fill(1), dims };
+    case 'uint16':
+    case 'float16':
+      return { type, data: new Uint16Array(n), dims };
+    case 'int8':
+      return { type, data: new Int8Array(n).fill(1), dims };
+    case 'uint8':
+    case 'bool':
+      return { type, data: new Uint8Array(n).fill(1), dims };
+  }
+}
+
+/**
+ * The onnxruntime-web engine. On WebGPU it checks the session with one probe run on synthetic
+ * inputs, because onnxruntime-web can create a WebGPU session that then fails or returns
+ * non-finite values on its first run; the worker then falls back to WASM.
+ */
+export const onnxEngine: Engine = {
+  name: 'onnx',
+  priority: 100,
+
+  accepts(model: ModelBytes): boolean {
+    return looksLikeOnnx(model.graph);
+  },
+
+  async probe(backend: BackendId): Promise<string | null> {
+    if (backend === 'wasm') {
+      return typeof WebAssembly === 'object' ? null : 'WebAssembly is not available';
+    }
+    const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
+    if (!gpu) return 'WebGPU is not available in this browser (navigator.gpu is missing)';
+    try {
+      const adapter = await gpu.requestAdapter();
+      return adapter ? null : 'no WebGPU adapter (requestAdapter() returned null)';
+    } catch (err) {
+      return `requestAdapter() failed: ${message(err)}`;
+    }
+  },
+
+  async open(model: ModelBytes, backend: BackendId, config: EngineConfig): Promise<EngineSession> {
+    checkOnnx(model.graph);
+    const ort = await ortFor(backend, config);
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model.graph, {
+        executionProviders: [backend],
+        graphOptimizationLevel: 'all',
+        externalData: model.external.map((f) => ({ path: f.path, data: f.data })),
+      });
+    } catch (err) {
+      const text = message(err);
+      // On WASM, a session that will not create means the model itself is bad (onnxruntime's
+      // CPU provider runs every standard op); on WebGPU it may only be the provider.
+      if (backend === 'wasm') throw new ModelFormatError(`onnxruntime cannot load the model: ${text}`, { cause: err });
+      throw new Error(`session creation failed: ${text}`, { cause: err });
+    }
+    const s = new OnnxSession(ort, session, backend, valueInfos(session.inputMetadata), valueInfos(session.outputMetadata));
+    if (backend === 'webgpu') {
+      try {
+        const out = await s.run(probeFeeds(s.inputs));
+        const bad = Object.entries(out).find(([, t]) => !isFiniteOutput(t));
+        if (bad) throw new Error(`probe run gave non-finite values in output "${bad[0]}"`);
+      } catch (err) {
+        await s.dispose();
+        throw new Error(`probe run failed: ${message(err)}`, { cause: err });
+      }
+    }
+    return s;
+  },
+};

@@ -1,0 +1,2 @@
+export { onnxEngine, toDims } from './engine.js';
+export { checkOnnx, looksLikeOnnx } from './onnx-format.js';

@@ -1,0 +1,46 @@
+import type { BackendId, ValueInfo } from './model.js';
+import type { TensorMap } from './tensor.js';
+
+/** The bytes of a model: the graph and, for ONNX external data, the other files by path. */
+export interface ModelBytes {
+  graph: Uint8Array;
+  external: { path: string; data: Uint8Array }[];
+}
+
+/** Settings the worker hands every engine. */
+export interface EngineConfig {
+  /** Threads for the WASM backend; already resolved (never 0). */
+  numThreads: number;
+  /** Base URL the engine's own wasm and glue files are served from, when the app serves them. */
+  wasmPaths?: string;
+}
+
+/** A model opened on one backend. */
+export interface EngineSession {
+  readonly backend: BackendId;
+  readonly inputs: ValueInfo[];
+  readonly outputs: ValueInfo[];
+  /** Runs the model. Feeds are already validated against `inputs`. */
+  run(feeds: TensorMap): Promise<TensorMap>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * An inference engine (onnxruntime-web, TF.js) as the worker sees it. Engines register by name
+ * and priority; the worker asks each in turn, highest priority first, whether it can open a
+ * model, and starts an engine's heavy code only when it is first used.
+ */
+export interface Engine {
+  readonly name: string;
+  /** Higher runs first among engines that accept the same model. */
+  readonly priority: number;
+  /** Whether this engine reads this model (a cheap look at the bytes, no heavy imports). */
+  accepts(model: ModelBytes): boolean;
+  /**
+   * Whether this engine can use `backend` on this device: `null` when it can, else the reason
+   * it cannot (no WebGPU adapter, …).
+   */
+  probe(backend: BackendId, config: EngineConfig): Promise<string | null>;
+  /** Opens the model on `backend`; throws when the backend cannot create the session. */
+  open(model: ModelBytes, backend: BackendId, config: EngineConfig): Promise<EngineSession>;
+}

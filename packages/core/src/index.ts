@@ -1,0 +1,37 @@
+export type { Tensor, TensorType, TensorDataMap, TensorMap } from './tensor.js';
+export { TENSOR_TYPES, TENSOR_ARRAY_NAMES } from './tensor.js';
+export type {
+  BackendId,
+  CachedModel,
+  CacheUsage,
+  Dim,
+  LoadedModelInfo,
+  LoadProgress,
+  LoadTimings,
+  ModelFile,
+  ModelSource,
+  ValueInfo,
+} from './model.js';
+export { BACKEND_IDS } from './model.js';
+export type { Engine, EngineConfig, EngineSession, ModelBytes } from './engine.js';
+export type { BackendAttempt, ErrorCode, SerializedError } from './errors.js';
+export {
+  AbortError,
+  BackendError,
+  DisposedError,
+  DownloadError,
+  InputError,
+  IntegrityError,
+  ModelFormatError,
+  NotCachedError,
+  OutpostError,
+  ProtocolError,
+  QuotaError,
+  RunError,
+  StorageError,
+  WorkerError,
+  deserializeError,
+  serializeError,
+} from './errors.js';
+export type { LoadRequest, RunRequest, RunResult, WorkerApi, WorkerConfig } from './protocol.js';
+export { PROTOCOL_VERSION } from './protocol.js';

@@ -1,0 +1,93 @@
+import type { TensorType } from './tensor.js';
+
+/** One file of a model: the graph itself or an ONNX external-data file. */
+export interface ModelFile {
+  /** Path the graph refers to this file by (for external data), or the graph's own name. */
+  path: string;
+  /** Where to download it from (absolute, or relative to the page). */
+  url: string;
+  /** Lower-case hex SHA-256 of the whole file; checked after download when given. */
+  sha256?: string;
+}
+
+/**
+ * Where a model comes from. Either one `url` (a single-file model) or `files`, whose first entry
+ * is the graph and the rest its external data.
+ */
+export interface ModelSource {
+  name: string;
+  version: string;
+  url?: string;
+  sha256?: string;
+  files?: ModelFile[];
+}
+
+/** A dimension: a fixed size, a symbolic name, or `null` when the model leaves it unknown. */
+export type Dim = number | string | null;
+
+/** A model input or output as the model declares it. */
+export interface ValueInfo {
+  name: string;
+  type: TensorType;
+  dims: Dim[];
+}
+
+/** A backend: where the tensors are computed. */
+export type BackendId = 'webgpu' | 'wasm';
+
+/** Every backend id, in default preference order. */
+export const BACKEND_IDS: readonly BackendId[] = ['webgpu', 'wasm'];
+
+/** What the worker reports once a model is loaded. */
+export interface LoadedModelInfo {
+  /** Handle the worker uses for this session. */
+  id: number;
+  name: string;
+  version: string;
+  backend: BackendId;
+  /** Why a preferred backend was not used, when one was passed over. */
+  fallbackReason?: string;
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  /** Where the bytes came from. */
+  source: 'network' | 'cache';
+  /** Milliseconds spent in each step of the load. */
+  timings: LoadTimings;
+}
+
+/** Milliseconds spent in each step of `load`. Steps that did not happen are absent. */
+export interface LoadTimings {
+  download?: number;
+  read?: number;
+  verify?: number;
+  write?: number;
+  backendInit?: number;
+  sessionCreate?: number;
+  probe?: number;
+  total: number;
+}
+
+/** A stored model version, as `cache.list()` reports it. */
+export interface CachedModel {
+  name: string;
+  version: string;
+  bytes: number;
+  /** SHA-256 of the graph file (the first file). */
+  sha256: string;
+  /** Epoch milliseconds. */
+  storedAt: number;
+  /** Epoch milliseconds. */
+  lastUsedAt: number;
+}
+
+/** Storage used by the model store and the origin's quota. */
+export interface CacheUsage {
+  bytes: number;
+  quota: number | null;
+}
+
+/** Download progress of a load, in bytes over all files. */
+export interface LoadProgress {
+  loaded: number;
+  total: number | null;
+}

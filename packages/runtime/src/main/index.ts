@@ -1,0 +1,5 @@
+export { createRuntime, resolveThreads } from './runtime.js';
+export type { ModelCache, Runtime } from './runtime.js';
+export { Model } from './model.js';
+export { RUNTIME_DEFAULTS } from './options.js';
+export type { LoadOptions, RunOptions, RuntimeOptions } from './options.js';

@@ -1,0 +1,75 @@
+import type { BackendId, LoadProgress } from '@outpost/core';
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  /**
+   * Backends in order of preference. A backend the device lacks, or that cannot run a model, is
+   * passed over for the next, and the model reports why in `fallbackReason`.
+   * @defaultValue `['webgpu', 'wasm']`
+   */
+  backends?: BackendId[];
+  /** WASM backend settings. */
+  wasm?: {
+    /**
+     * Threads for WASM inference. 0 picks `min(4, navigator.hardwareConcurrency)` when the page
+     * is cross-origin isolated (threads need SharedArrayBuffer) and 1 otherwise.
+     * @defaultValue 0
+     */
+    numThreads?: number;
+    /**
+     * URL prefix onnxruntime-web loads its `.wasm` and `.mjs` files from. `@outpost/vite` sets
+     * it for you; set it when you serve those files yourself.
+     * @defaultValue the path `@outpost/vite` serves them at, else onnxruntime-web's own default
+     */
+    paths?: string;
+  };
+  /**
+   * Largest total size of one run's inputs, in bytes; bigger inputs are rejected before they
+   * reach the backend (an opaque WASM out-of-memory abort otherwise).
+   * @defaultValue 256 MiB
+   */
+  maxInputBytes?: number;
+  /**
+   * Creates the worker. For apps that bundle the worker script themselves.
+   * @defaultValue a module worker from `@outpost/runtime`'s own worker entry
+   */
+  createWorker?: () => Worker;
+  /**
+   * Milliseconds to wait for the worker to answer its first message.
+   * @defaultValue 15000
+   */
+  startTimeoutMs?: number;
+}
+
+/** Options of `load`. */
+export interface LoadOptions {
+  /** Called as model bytes arrive (not called when the model comes from the store). */
+  onProgress?: (progress: LoadProgress) => void;
+  /** Use only this backend instead of the runtime's preference list. */
+  backend?: BackendId;
+  /** Cancels the download and the load. */
+  signal?: AbortSignal;
+}
+
+/** Options of `run`. */
+export interface RunOptions {
+  /**
+   * Transfer the input buffers to the worker instead of copying them. They are detached on the
+   * page afterwards (length 0).
+   * @defaultValue false
+   */
+  transfer?: boolean;
+  /**
+   * Cancels the run while it waits for earlier runs of the same model. A run that has started
+   * executing in WASM cannot be interrupted; it completes and its result is dropped.
+   */
+  signal?: AbortSignal;
+}
+
+/** Defaults of {@link RuntimeOptions}. */
+export const RUNTIME_DEFAULTS = {
+  backends: ['webgpu', 'wasm'] as BackendId[],
+  numThreads: 0,
+  maxInputBytes: 256 * 1024 * 1024,
+  startTimeoutMs: 15_000,
+} as const;

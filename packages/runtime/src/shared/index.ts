@@ -1,0 +1,2 @@
+export { installErrorTransfer } from './error-transfer.js';
+export { tensorBuffers } from './transfer.js';

@@ -1,0 +1,242 @@
+import { IntegrityError, QuotaError, StorageError, type CachedModel, type CacheUsage } from '@outpost/core';
+import { openModelDB, type ModelDB, type ModelRecord, type StoredFile } from './db.js';
+import { sha256Hex } from './hash.js';
+
+/**
+ * Bytes per chunk. Large models are split so no single IndexedDB value approaches the per-value
+ * limits some engines have (S3), and a read never needs one huge contiguous clone.
+ */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** A file to store, already verified against its expected hash by the caller. */
+export interface FileToStore {
+  path: string;
+  data: Uint8Array;
+  sha256: string;
+}
+
+/** A file read back from the store, verified against the hash recorded when it was written. */
+export interface StoredBytes {
+  path: string;
+  data: Uint8Array;
+}
+
+/** Milliseconds spent reading and verifying, for the load breakdown. */
+export interface ReadTimings {
+  read: number;
+  verify: number;
+}
+
+function randomId(): string {
+  return crypto.randomUUID();
+}
+
+function isQuotaError(err: unknown): boolean {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    'name' in err &&
+    ((err as { name: string }).name === 'QuotaExceededError' ||
+      // Older Firefox reported quota as NS_ERROR_DOM_QUOTA_REACHED.
+      (err as { name: string }).name === 'NS_ERROR_DOM_QUOTA_REACHED')
+  );
+}
+
+async function estimate(): Promise<{ usage: number | null; quota: number | null }> {
+  try {
+    const e = await navigator.storage?.estimate?.();
+    return { usage: e?.usage ?? null, quota: e?.quota ?? null };
+  } catch {
+    return { usage: null, quota: null };
+  }
+}
+
+/**
+ * Model versions kept in IndexedDB, keyed by name + version. A version appears only once all
+ * its chunks and its record are written in one transaction, so an interrupted or failed write
+ * leaves nothing behind, and every read is checked against the recorded SHA-256 before the
+ * bytes are used.
+ */
+export class ModelStore {
+  private db: Promise<ModelDB> | undefined;
+
+  private open(): Promise<ModelDB> {
+    this.db ??= openModelDB().catch((err: unknown) => {
+      this.db = undefined;
+      throw new StorageError(`Cannot open the model store: ${String(err)}`, { cause: err });
+    });
+    return this.db;
+  }
+
+  /** The record of a stored version, without reading its bytes. */
+  async record(name: string, version: string): Promise<ModelRecord | undefined> {
+    return (await this.open()).get('models', [name, version]);
+  }
+
+  /**
+   * Reads all files of a version and checks each against its recorded hash. Returns undefined
+   * when the version is not stored; throws {@link IntegrityError} when stored bytes changed.
+   */
+  async read(
+    name: string,
+    version: string,
+  ): Promise<{ record: ModelRecord; files: StoredBytes[]; timings: ReadTimings } | undefined> {
+    const db = await this.open();
+    const t0 = performance.now();
+    const tx = db.transaction(['models', 'chunks'], 'readonly');
+    const record = await tx.objectStore('models').get([name, version]);
+    if (!record) return undefined;
+    const chunkStore = tx.objectStore('chunks');
+    const raw = await Promise.all(
+      record.files.map((f) =>
+        chunkStore.getAll(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER])),
+      ),
+    );
+    await tx.done;
+    const files = record.files.map((f, i) => ({ file: f, data: concat(raw[i]!.map((c) => c.data), f.bytes) }));
+    const t1 = performance.now();
+    for (const { file, data } of files) {
+      if (data.length !== file.bytes) {
+        throw new IntegrityError(
+          `Stored file ${file.path} of ${name}@${version} has ${data.length} bytes, expected ${file.bytes}`,
+          file.sha256,
+          `${data.length} bytes`,
+          file.path,
+        );
+      }
+    }
+    const hashes = await Promise.all(files.map(({ data }) => sha256Hex(data)));
+    hashes.forEach((actual, i) => {
+      const file = files[i]!.file;
+      if (actual !== file.sha256) {
+        throw new IntegrityError(
+          `Stored file ${file.path} of ${name}@${version} does not match its recorded SHA-256`,
+          file.sha256,
+          actual,
+          file.path,
+        );
+      }
+    });
+    const t2 = performance.now();
+    return {
+      record,
+      files: files.map(({ file, data }) => ({ path: file.path, data })),
+      timings: { read: t1 - t0, verify: t2 - t1 },
+    };
+  }
+
+  /**
+   * Stores a version atomically: every chunk and the record in one transaction, replacing any
+   * earlier copy of the same name + version. On QuotaExceededError nothing is kept and a
+   * {@link QuotaError} reports the origin's usage and quota.
+   */
+  async write(name: string, version: string, files: FileToStore[], now = Date.now()): Promise<ModelRecord> {
+    const bytes = files.reduce((n, f) => n + f.data.length, 0);
+    const { usage, quota } = await estimate();
+    if (quota !== null && usage !== null && bytes > quota - usage) {
+      throw new QuotaError(
+        `${name}@${version} needs ${bytes} bytes but the origin has ${quota - usage} of ${quota} left`,
+        usage,
+        quota,
+        bytes,
+      );
+    }
+    const stored: StoredFile[] = files.map((f) => ({
+      path: f.path,
+      bytes: f.data.length,
+      sha256: f.sha256,
+      blobId: randomId(),
+      chunks: Math.max(1, Math.ceil(f.data.length / CHUNK_BYTES)),
+    }));
+    const record: ModelRecord = { name, version, files: stored, bytes, storedAt: now, lastUsedAt: now };
+    const db = await this.open();
+    try {
+      const tx = db.transaction(['models', 'chunks'], 'readwrite');
+      const models = tx.objectStore('models');
+      const chunks = tx.objectStore('chunks');
+      const old = await models.get([name, version]);
+      const writes: Promise<unknown>[] = [];
+      for (const f of old?.files ?? []) {
+        writes.push(chunks.delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER])));
+      }
+      files.forEach((f, i) => {
+        const s = stored[i]!;
+        for (let c = 0; c < s.chunks; c++) {
+          const slice = f.data.slice(c * CHUNK_BYTES, (c + 1) * CHUNK_BYTES);
+          writes.push(chunks.put({ blobId: s.blobId, index: c, data: slice.buffer }));
+        }
+      });
+      writes.push(models.put(record));
+      await Promise.all([...writes, tx.done]);
+    } catch (err) {
+      if (isQuotaError(err) || isQuotaError((err as { cause?: unknown })?.cause)) {
+        const e = await estimate();
+        throw new QuotaError(`Storage quota exceeded while storing ${name}@${version} (${bytes} bytes)`, e.usage, e.quota, bytes);
+      }
+      throw new StorageError(`Cannot store ${name}@${version}: ${String(err)}`, { cause: err });
+    }
+    return record;
+  }
+
+  /** Records that a version was just used (for least-recently-used eviction). */
+  async touch(name: string, version: string, now = Date.now()): Promise<void> {
+    const db = await this.open();
+    const tx = db.transaction('models', 'readwrite');
+    const record = await tx.store.get([name, version]);
+    if (record) await tx.store.put({ ...record, lastUsedAt: now });
+    await tx.done;
+  }
+
+  /** Deletes a version and its chunks; returns whether it was stored. */
+  async delete(name: string, version: string): Promise<boolean> {
+    const db = await this.open();
+    const tx = db.transaction(['models', 'chunks'], 'readwrite');
+    const record = await tx.objectStore('models').get([name, version]);
+    if (record) {
+      await tx.objectStore('models').delete([name, version]);
+      for (const f of record.files) {
+        await tx.objectStore('chunks').delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]));
+      }
+    }
+    await tx.done;
+    return record !== undefined;
+  }
+
+  /** Every stored version. */
+  async list(): Promise<CachedModel[]> {
+    const records = await (await this.open()).getAll('models');
+    return records.map((r) => ({
+      name: r.name,
+      version: r.version,
+      bytes: r.bytes,
+      sha256: r.files[0]?.sha256 ?? '',
+      storedAt: r.storedAt,
+      lastUsedAt: r.lastUsedAt,
+    }));
+  }
+
+  /** Bytes of all stored versions and the origin's quota. */
+  async usage(): Promise<CacheUsage> {
+    const list = await this.list();
+    const { quota } = await estimate();
+    return { bytes: list.reduce((n, m) => n + m.bytes, 0), quota };
+  }
+
+  /** Closes the connection; the next call reopens it. */
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    if (db) (await db.catch(() => undefined))?.close();
+  }
+}
+
+function concat(parts: ArrayBuffer[], total: number): Uint8Array {
+  if (parts.length === 1 && parts[0]!.byteLength === total) return new Uint8Array(parts[0]!);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), off);
+    off += p.byteLength;
+  }
+  return out;
+}
