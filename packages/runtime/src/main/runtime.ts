@@ -102,7 +102,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       numThreads: resolveThreads(
         options.wasm?.numThreads ?? RUNTIME_DEFAULTS.numThreads,
         globalThis.crossOriginIsolated === true,
-        navigator.hardwareConcurrency || 1,
+        globalThis.navigator?.hardwareConcurrency || 1,
       ),
       ortWasmPaths: defaultWasmPaths(options.wasm?.paths),
       maxInputBytes: options.maxInputBytes ?? RUNTIME_DEFAULTS.maxInputBytes,

@@ -150,8 +150,8 @@ export class ModelStore {
     }));
     const record: ModelRecord = { name, version, files: stored, bytes, storedAt: now, lastUsedAt: now };
     const db = await this.open();
+    const tx = db.transaction(['models', 'chunks'], 'readwrite');
     try {
-      const tx = db.transaction(['models', 'chunks'], 'readwrite');
       const models = tx.objectStore('models');
       const chunks = tx.objectStore('chunks');
       const old = await models.get([name, version]);
@@ -169,6 +169,14 @@ export class ModelStore {
       writes.push(models.put(record));
       await Promise.all([...writes, tx.done]);
     } catch (err) {
+      // Any failed request must take the whole write with it: abort explicitly rather than rely
+      // on the browser aborting the transaction for us (it does not for every failure).
+      try {
+        tx.abort();
+      } catch {
+        // Already aborted or finished.
+      }
+      await tx.done.catch(() => undefined);
       if (isQuotaError(err) || isQuotaError((err as { cause?: unknown })?.cause)) {
         const e = await estimate();
         throw new QuotaError(`Storage quota exceeded while storing ${name}@${version} (${bytes} bytes)`, e.usage, e.quota, bytes);

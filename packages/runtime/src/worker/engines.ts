@@ -2,14 +2,13 @@ import { BackendError, ModelFormatError, type BackendAttempt, type BackendId, ty
 
 const engines: Engine[] = [];
 
-/** Registers an engine; engines are asked highest priority first. */
+/** Registers an engine (once per name); `openModel` asks engines highest priority first. */
 export function registerEngine(engine: Engine): void {
   if (engines.some((e) => e.name === engine.name)) return;
   engines.push(engine);
-  engines.sort((a, b) => b.priority - a.priority);
 }
 
-/** The registered engines, highest priority first. */
+/** The registered engines. */
 export function registeredEngines(): readonly Engine[] {
   return engines;
 }
@@ -17,15 +16,18 @@ export function registeredEngines(): readonly Engine[] {
 /** The session that opened, and why earlier backends were passed over. */
 export interface Opened {
   session: EngineSession;
+  /** Name of the engine that opened it. */
+  engine: string;
   fallbackReason?: string;
   timings: { backendInit: number; sessionCreate: number };
 }
 
 /**
- * Opens a model on the first backend, in preference order, that works: each backend is probed
- * (is it on this device?) and then asked to open the model. A model the engine rejects as
- * malformed fails at once, since no other backend would read it either; otherwise one combined
- * {@link BackendError} is thrown only when every backend failed.
+ * Opens a model on the first backend, in preference order, that works; for each backend the
+ * engines that read the model are asked highest priority first. Each is probed (is the backend
+ * on this device?) and then asked to open the model. A model an engine rejects as malformed
+ * fails at once, since no backend would read it; otherwise one combined {@link BackendError} is
+ * thrown only when every engine and backend failed.
  */
 export async function openModel(
   model: ModelBytes,
@@ -33,29 +35,39 @@ export async function openModel(
   config: EngineConfig,
   list: readonly Engine[] = engines,
 ): Promise<Opened> {
-  const engine = list.find((e) => e.accepts(model));
-  if (!engine) {
+  const readers = list.filter((e) => e.accepts(model)).sort((a, b) => b.priority - a.priority);
+  if (readers.length === 0) {
     throw new ModelFormatError(
       `No registered engine reads this model (engines: ${list.map((e) => e.name).join(', ') || 'none'})`,
     );
   }
   const attempts: BackendAttempt[] = [];
+  const label = (engine: Engine, backend: BackendId) => (readers.length > 1 ? `${engine.name}/${backend}` : backend);
   for (const backend of backends) {
-    const t0 = performance.now();
-    const unavailable = await engine.probe(backend, config);
-    if (unavailable) {
-      attempts.push({ backend, reason: unavailable });
-      continue;
-    }
-    const t1 = performance.now();
-    try {
-      const session = await engine.open(model, backend, config);
-      const t2 = performance.now();
-      const fallbackReason = attempts.length ? attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ') : undefined;
-      return { session, fallbackReason, timings: { backendInit: t1 - t0, sessionCreate: t2 - t1 } };
-    } catch (err) {
-      if (err instanceof ModelFormatError) throw err;
-      attempts.push({ backend, reason: err instanceof Error ? err.message : String(err) });
+    for (const engine of readers) {
+      const t0 = performance.now();
+      const unavailable = await engine.probe(backend, config);
+      if (unavailable) {
+        attempts.push({ backend: label(engine, backend), reason: unavailable });
+        continue;
+      }
+      const t1 = performance.now();
+      try {
+        const session = await engine.open(model, backend, config);
+        const t2 = performance.now();
+        const fallbackReason = attempts.length
+          ? attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')
+          : undefined;
+        return {
+          session,
+          engine: engine.name,
+          fallbackReason,
+          timings: { backendInit: t1 - t0, sessionCreate: t2 - t1 },
+        };
+      } catch (err) {
+        if (err instanceof ModelFormatError) throw err;
+        attempts.push({ backend: label(engine, backend), reason: err instanceof Error ? err.message : String(err) });
+      }
     }
   }
   throw new BackendError(

@@ -1,0 +1,194 @@
+import 'fake-indexeddb/auto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { onnxEngine } from '@outpost/backend-onnx';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { openModelDB, sha256Hex } from '../store/index.js';
+import { WorkerRuntime } from './api.js';
+import { registerEngine } from './engines.js';
+
+// The worker runtime end to end in Node: real onnxruntime-web (WASM, 1 thread), a fake
+// IndexedDB, and a stubbed fetch whose every request is logged.
+const root = resolve(import.meta.dirname, '../../../..');
+const silero = new Uint8Array(readFileSync(resolve(root, 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx')));
+
+interface Served {
+  status?: number;
+  body: Uint8Array | string;
+  type?: string;
+}
+let served: Record<string, Served> = {};
+let requests: string[] = [];
+
+beforeAll(() => registerEngine(onnxEngine));
+
+beforeEach(() => {
+  globalThis.indexedDB = new IDBFactory();
+  requests = [];
+  served = { '/silero.onnx': { body: silero } };
+  vi.stubGlobal('fetch', async (url: string) => {
+    requests.push(url);
+    const s = served[url];
+    if (!s) return new Response('not found', { status: 404 });
+    const body = typeof s.body === 'string' ? s.body : new Uint8Array(s.body);
+    return new Response(body, {
+      status: s.status ?? 200,
+      headers: { 'content-type': s.type ?? 'application/octet-stream', 'content-length': String(body.length) },
+    });
+  });
+});
+afterEach(() => vi.unstubAllGlobals());
+
+async function runtime() {
+  const rt = new WorkerRuntime();
+  await rt.init({ backends: ['wasm'], numThreads: 1, maxInputBytes: 64 * 1024 * 1024 });
+  return rt;
+}
+
+const sileroFeeds = () => ({
+  input: { type: 'float32' as const, data: new Float32Array(512).fill(0.1), dims: [1, 512] },
+  state: { type: 'float32' as const, data: new Float32Array(2 * 128), dims: [2, 1, 128] },
+  sr: { type: 'int64' as const, data: new BigInt64Array([16000n]), dims: [] },
+});
+
+let callId = 0;
+const load = (rt: WorkerRuntime, extra: Partial<{ url: string; sha256: string; version: string }> = {}) =>
+  rt.load({ callId: ++callId, source: { name: 'vad', version: extra.version ?? '5', url: extra.url ?? '/silero.onnx', sha256: extra.sha256 } });
+
+describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
+  it('downloads, verifies, stores and runs a model; unknown dims come back as null', async () => {
+    const rt = await runtime();
+    const progress: number[] = [];
+    const info = await rt.load(
+      { callId: ++callId, source: { name: 'vad', version: '5', url: '/silero.onnx', sha256: await sha256Hex(silero) } },
+      (p) => progress.push(p.loaded),
+    );
+    expect(info).toMatchObject({ name: 'vad', version: '5', backend: 'wasm', source: 'network' });
+    expect(info.inputs).toEqual([
+      { name: 'input', type: 'float32', dims: [null, null] },
+      { name: 'state', type: 'float32', dims: [2, null, 128] },
+      { name: 'sr', type: 'int64', dims: [] },
+    ]);
+    expect(progress.at(-1)).toBe(silero.length);
+    const { outputs } = await rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() });
+    expect(outputs.output?.dims).toEqual([1, 1]);
+    expect(outputs.stateN?.dims).toEqual([2, 1, 128]);
+    expect(Number.isFinite((outputs.output!.data as Float32Array)[0])).toBe(true);
+    expect(await rt.cacheList()).toMatchObject([{ name: 'vad', version: '5', bytes: silero.length, sha256: await sha256Hex(silero) }]);
+    await rt.dispose(info.id);
+  });
+
+  it('a second load of the same name + version makes no network request', async () => {
+    const rt = await runtime();
+    await load(rt);
+    expect(requests).toEqual(['/silero.onnx']);
+    const again = await load(rt);
+    expect(again.source).toBe('cache');
+    expect(requests).toEqual(['/silero.onnx']);
+    // A new worker (a reload) finds it in IndexedDB too.
+    const fresh = await runtime();
+    expect((await load(fresh)).source).toBe('cache');
+    expect(requests).toEqual(['/silero.onnx']);
+  });
+
+  it('S1: bytes tampered in the store are detected, dropped and fetched again, never run', async () => {
+    const rt = await runtime();
+    await load(rt);
+    const db = await openModelDB();
+    const [chunk] = await db.getAll('chunks');
+    const bad = new Uint8Array(chunk!.data.slice(0));
+    bad[100] = bad[100]! ^ 1;
+    await db.put('chunks', { ...chunk!, data: bad.buffer });
+    db.close();
+    const info = await load(rt);
+    expect(info.source).toBe('network');
+    expect(requests).toEqual(['/silero.onnx', '/silero.onnx']);
+  });
+
+  it('hash mismatch on download: IntegrityError, nothing stored', async () => {
+    const rt = await runtime();
+    const err = await load(rt, { sha256: 'a'.repeat(64) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INTEGRITY', expected: 'a'.repeat(64), actual: await sha256Hex(silero) });
+    expect(await rt.cacheList()).toEqual([]);
+  });
+
+  it('404: DownloadError with the status; nothing stored', async () => {
+    const rt = await runtime();
+    await expect(load(rt, { url: '/missing.onnx' })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', status: 404 });
+    expect(await rt.cacheList()).toEqual([]);
+  });
+
+  it('offline and not cached: NotCachedError', async () => {
+    const rt = await runtime();
+    vi.stubGlobal('fetch', async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    await expect(load(rt)).rejects.toMatchObject({ code: 'NOT_CACHED', model: 'vad' });
+  });
+
+  it('R1: an HTML page, truncated bytes and random bytes are ModelFormatErrors; the worker keeps serving', async () => {
+    const rt = await runtime();
+    const good = await load(rt);
+    served['/page.onnx'] = { body: '<!doctype html><title>x</title>', type: 'text/html' };
+    served['/page-as-binary.onnx'] = { body: '<!doctype html><title>x</title>' };
+    served['/truncated.onnx'] = { body: silero.subarray(0, silero.length >> 1) };
+    const rand = new Uint8Array(20_000).map((_, i) => (i * 7919 + 13) & 0xff);
+    served['/random.onnx'] = { body: rand };
+    served['/empty.onnx'] = { body: new Uint8Array(0) };
+    for (const url of ['/page.onnx', '/page-as-binary.onnx', '/truncated.onnx', '/random.onnx', '/empty.onnx']) {
+      const err = await load(rt, { url, version: url }).catch((e: unknown) => e);
+      expect(err, url).toMatchObject({ code: 'MODEL_FORMAT' });
+    }
+    const { outputs } = await rt.run({ callId: ++callId, modelId: good.id, feeds: sileroFeeds() });
+    expect(outputs.output?.dims).toEqual([1, 1]);
+  });
+
+  it('R2: a bad input is rejected before running and the model keeps working', async () => {
+    const rt = await runtime();
+    const info = await load(rt);
+    const feeds = { ...sileroFeeds(), sr: { type: 'int32' as const, data: new Int32Array([16000]), dims: [] } };
+    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds })).rejects.toMatchObject({ code: 'INPUT_TYPE', input: 'sr' });
+    const ok = await rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() });
+    expect(ok.outputs.output?.dims).toEqual([1, 1]);
+  });
+
+  it('R6: many concurrent runs on two models never cross results', async () => {
+    const rt = await runtime();
+    const a = await load(rt);
+    const b = await load(rt, { version: '5b' });
+    const feedsFor = (v: number) => ({ ...sileroFeeds(), input: { type: 'float32' as const, data: new Float32Array(512).fill(v), dims: [1, 512] } });
+    // Reference outputs, one at a time.
+    const values = [0, 0.05, 0.2, 0.5, 0.9];
+    const ref = new Map<number, number>();
+    for (const v of values) {
+      const { outputs } = await rt.run({ callId: ++callId, modelId: a.id, feeds: feedsFor(v) });
+      ref.set(v, (outputs.output!.data as Float32Array)[0]!);
+    }
+    const calls = [];
+    for (let i = 0; i < 40; i++) {
+      const v = values[i % values.length]!;
+      const model = i % 2 ? a : b;
+      calls.push(rt.run({ callId: ++callId, modelId: model.id, feeds: feedsFor(v) }).then((r) => [v, (r.outputs.output!.data as Float32Array)[0]] as const));
+    }
+    for (const [v, out] of await Promise.all(calls)) expect(out).toBe(ref.get(v));
+  });
+
+  it('cancel drops a run still waiting its turn', async () => {
+    const rt = await runtime();
+    const info = await load(rt);
+    const first = rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() });
+    const secondId = ++callId;
+    const second = rt.run({ callId: secondId, modelId: info.id, feeds: sileroFeeds() });
+    rt.cancel(secondId);
+    await expect(first).resolves.toBeDefined();
+    await expect(second).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it('runs after dispose are rejected with DisposedError', async () => {
+    const rt = await runtime();
+    const info = await load(rt);
+    await rt.dispose(info.id);
+    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() })).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+});

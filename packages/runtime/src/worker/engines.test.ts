@@ -1,0 +1,95 @@
+import { BackendError, ModelFormatError, type BackendId, type Engine, type EngineSession, type ModelBytes } from '@outpost/core';
+import { describe, expect, it } from 'vitest';
+import { openModel } from './engines.js';
+
+const model: ModelBytes = { graph: new Uint8Array([8, 1]), external: [] };
+const config = { numThreads: 1 };
+
+function session(backend: BackendId): EngineSession {
+  return { backend, inputs: [], outputs: [], run: async () => ({}), dispose: async () => undefined };
+}
+
+/** A fake engine: `unavailable` backends fail the probe, `failing` ones fail to open. */
+function engine(opts: {
+  name?: string;
+  priority?: number;
+  accepts?: boolean;
+  unavailable?: Partial<Record<BackendId, string>>;
+  failing?: Partial<Record<BackendId, Error>>;
+  opened?: BackendId[];
+}): Engine {
+  return {
+    name: opts.name ?? 'fake',
+    priority: opts.priority ?? 1,
+    accepts: () => opts.accepts ?? true,
+    probe: async (b) => opts.unavailable?.[b] ?? null,
+    open: async (_m, b) => {
+      opts.opened?.push(b);
+      const err = opts.failing?.[b];
+      if (err) throw err;
+      return session(b);
+    },
+  };
+}
+
+describe('openModel: backend selection', () => {
+  it('uses the first preferred backend that works', async () => {
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [engine({})]);
+    expect(opened.session.backend).toBe('webgpu');
+    expect(opened.fallbackReason).toBeUndefined();
+  });
+
+  it('falls back to WASM when there is no WebGPU adapter, and says why', async () => {
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [
+      engine({ unavailable: { webgpu: 'no WebGPU adapter' } }),
+    ]);
+    expect(opened.session.backend).toBe('wasm');
+    expect(opened.fallbackReason).toBe('webgpu: no WebGPU adapter');
+  });
+
+  it('falls back when the WebGPU session fails to create or its probe run fails', async () => {
+    const tried: BackendId[] = [];
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [
+      engine({ failing: { webgpu: new Error('probe run gave non-finite values') }, opened: tried }),
+    ]);
+    expect(tried).toEqual(['webgpu', 'wasm']);
+    expect(opened.session.backend).toBe('wasm');
+    expect(opened.fallbackReason).toContain('non-finite');
+  });
+
+  it('throws one combined BackendError listing every attempt when all fail', async () => {
+    const err = await openModel(model, ['webgpu', 'wasm'], config, [
+      engine({ unavailable: { webgpu: 'no adapter' }, failing: { wasm: new Error('wasm exploded') } }),
+    ]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as BackendError).attempts).toEqual([
+      { backend: 'webgpu', reason: 'no adapter' },
+      { backend: 'wasm', reason: 'wasm exploded' },
+    ]);
+  });
+
+  it('does not try other backends when the model itself is malformed', async () => {
+    const tried: BackendId[] = [];
+    const err = await openModel(model, ['webgpu', 'wasm'], config, [
+      engine({ failing: { webgpu: new ModelFormatError('truncated') }, opened: tried }),
+    ]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect(tried).toEqual(['webgpu']);
+  });
+
+  it('asks engines by priority and skips engines that do not read the model', async () => {
+    const a = engine({ name: 'low', priority: 1 });
+    const b = engine({ name: 'high-but-not-onnx', priority: 10, accepts: false });
+    const c = engine({ name: 'high', priority: 5, unavailable: { wasm: 'nope' } });
+    const opened = await openModel(model, ['wasm'], config, [b, c, a]);
+    // 'high' is asked first; it cannot use WASM, so the next engine that reads the model opens it.
+    expect(opened.engine).toBe('low');
+    expect(opened.fallbackReason).toBe('high/wasm: nope');
+  });
+
+  it('rejects a model no registered engine reads', async () => {
+    await expect(openModel(model, ['wasm'], config, [engine({ accepts: false })])).rejects.toBeInstanceOf(
+      ModelFormatError,
+    );
+  });
+});
