@@ -19,9 +19,9 @@ export const MODEL_FILES: Record<string, string> = {
  * log of model requests so specs can assert that a cached load made none.
  *  - /models/<file>: a real model
  *  - /fixtures/html.onnx: an HTML page answering 200 where a model was expected
- *  - /fixtures/truncated.onnx: the digits model cut in half
+ *  - /fixtures/truncated.onnx: the Silero VAD model cut in half
  *  - /fixtures/random.onnx: random bytes
- *  - /fixtures/slow.onnx: the digits model, trickled slowly (for abort)
+ *  - /fixtures/slow.onnx: the Silero VAD model, trickled slowly (for abort)
  *  - /__requests: the log (GET) or clears it (DELETE)
  */
 export function harnessFixtures(): Plugin {
@@ -63,7 +63,7 @@ function serve(url: string, method: string, res: Res, next: () => void, log: str
     createReadStream(file).pipe(res);
     return;
   }
-  const digits = readFileSync(MODEL_FILES['digits.onnx']!);
+  const model = readFileSync(MODEL_FILES['silero-vad-v5.onnx']!);
   switch (name) {
     case 'html.onnx':
       res.setHeader('content-type', 'text/html');
@@ -75,7 +75,7 @@ function serve(url: string, method: string, res: Res, next: () => void, log: str
       return;
     case 'truncated.onnx':
       res.setHeader('content-type', 'application/octet-stream');
-      res.end(digits.subarray(0, Math.floor(digits.length / 2)));
+      res.end(model.subarray(0, Math.floor(model.length / 2)));
       return;
     case 'random.onnx': {
       res.setHeader('content-type', 'application/octet-stream');
@@ -91,15 +91,15 @@ function serve(url: string, method: string, res: Res, next: () => void, log: str
     }
     case 'slow.onnx': {
       res.setHeader('content-type', 'application/octet-stream');
-      res.setHeader('content-length', String(digits.length));
+      res.setHeader('content-length', String(model.length));
       let off = 0;
       const timer = setInterval(() => {
-        if (res.destroyed || off >= digits.length) {
+        if (res.destroyed || off >= model.length) {
           clearInterval(timer);
           res.end();
           return;
         }
-        res.write(digits.subarray(off, off + 1024));
+        res.write(model.subarray(off, off + 1024));
         off += 1024;
       }, 100);
       res.on('close', () => clearInterval(timer));

@@ -1,15 +1,7 @@
 // The harness page: exposes the runtime exactly as an app imports it, so Playwright specs,
 // benchmarks and anyone's own browser scripts can drive it.
+/// <reference path="./globals.d.ts" />
 import * as outpost from '@outpost/runtime';
-
-declare global {
-  interface Window {
-    outpost: typeof outpost;
-    /** onnxruntime-web on the page thread, the peer Outpost is compared with. */
-    loadOrt: (build?: 'wasm' | 'webgpu') => Promise<typeof import('onnxruntime-web')>;
-    harnessReady: boolean;
-  }
-}
 
 declare const __OUTPOST_ORT_PATHS__: string;
 

@@ -25,6 +25,12 @@ type OrtModule = typeof Ort;
  */
 let wasmBuild: Promise<OrtModule> | undefined;
 let webgpuBuild: Promise<OrtModule> | undefined;
+/**
+ * Whether the WebGPU build has opened a session. Only then may it serve WASM sessions: where its
+ * files are not served (`@outpost/vite` with `webgpu: false`) it imports fine and then fails at
+ * the first session, and WASM must not inherit that failure.
+ */
+let webgpuBuildWorks = false;
 
 function configure(ort: OrtModule, config: EngineConfig): OrtModule {
   ort.env.wasm.numThreads = config.numThreads;
@@ -36,9 +42,11 @@ function configure(ort: OrtModule, config: EngineConfig): OrtModule {
 function ortFor(backend: BackendId, config: EngineConfig): Promise<OrtModule> {
   if (backend === 'webgpu') {
     webgpuBuild ??= import('onnxruntime-web/webgpu').then((m) => configure(m, config));
+    // A failed import (a chunk that did not load) may succeed on a later try.
+    webgpuBuild.catch(() => (webgpuBuild = undefined));
     return webgpuBuild;
   }
-  if (webgpuBuild) return webgpuBuild;
+  if (webgpuBuild && webgpuBuildWorks && !wasmBuild) return webgpuBuild;
   wasmBuild ??= import('onnxruntime-web/wasm').then((m) => configure(m, config));
   return wasmBuild;
 }
@@ -198,6 +206,7 @@ export const onnxEngine: Engine = {
       if (backend === 'wasm') throw new ModelFormatError(`onnxruntime cannot load the model: ${text}`, { cause: err });
       throw new Error(`session creation failed: ${text}`, { cause: err });
     }
+    if (backend === 'webgpu') webgpuBuildWorks = true;
     const s = new OnnxSession(ort, session, backend, valueInfos(session.inputMetadata), valueInfos(session.outputMetadata));
     if (backend === 'webgpu') {
       try {

@@ -117,13 +117,6 @@ export class WorkerRuntime implements WorkerApi {
       const td = performance.now();
       stored = await this.fetchAll(req, files, signal, onProgress, timings);
       timings.download = performance.now() - td - (timings.verify ?? 0);
-      const tw = performance.now();
-      const withHashes = await Promise.all(
-        stored.map(async (f, i) => ({ ...f, sha256: files[i]!.sha256 ?? (await sha256Hex(f.data)) })),
-      );
-      if (signal.aborted) throw new AbortError();
-      await this.store.write(name, version, withHashes);
-      timings.write = performance.now() - tw;
     } else {
       void this.store.touch(name, version).catch(() => undefined);
     }
@@ -135,9 +128,21 @@ export class WorkerRuntime implements WorkerApi {
     const opened = await openModel(bytes, backends, this.engineConfig());
     timings.backendInit = opened.timings.backendInit;
     timings.sessionCreate = opened.timings.sessionCreate;
-    if (signal.aborted) {
+    try {
+      if (signal.aborted) throw new AbortError();
+      if (source === 'network') {
+        // Stored only once it has opened: bytes that download intact but are no model the
+        // backend can run must not come back from the store on the next load.
+        const tw = performance.now();
+        const withHashes = await Promise.all(
+          stored.map(async (f, i) => ({ ...f, sha256: files[i]!.sha256 ?? (await sha256Hex(f.data)) })),
+        );
+        await this.store.write(name, version, withHashes);
+        timings.write = performance.now() - tw;
+      }
+    } catch (err) {
       await opened.session.dispose();
-      throw new AbortError();
+      throw err;
     }
     const id = this.nextId++;
     const info: LoadedModelInfo = {
