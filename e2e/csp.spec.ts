@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
+import { clearStore } from './helpers.js';
 
 // Every harness response carries the strict policy (see e2e/harness/fixtures.ts STRICT_CSP), so
 // all specs run under it; this one checks the policy is really in force, in the page and in the

@@ -9,7 +9,9 @@ test.beforeEach(async ({ page }) => {
   await clearStore(page);
 });
 
-test('R1: 404, HTML page, truncated and random bytes are typed errors; the loaded model keeps working', async ({ page }) => {
+test('R1: 404, HTML page, truncated and random bytes are typed errors; the loaded model keeps working', async ({
+  page,
+}) => {
   const r = await page.evaluate(async () => {
     const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
     const vad = await rt.load({ name: 'vad', version: '5', url: '/models/silero-vad-v5.onnx' });
@@ -27,7 +29,12 @@ test('R1: 404, HTML page, truncated and random bytes are typed errors; the loade
         codes[k] = 'loaded!';
       } catch (e) {
         const err = e as InstanceType<typeof window.outpost.OutpostError> & { status?: number };
-        codes[k] = { code: err.code, name: err.name, isOutpost: err instanceof window.outpost.OutpostError, status: err.status };
+        codes[k] = {
+          code: err.code,
+          name: err.name,
+          isOutpost: err instanceof window.outpost.OutpostError,
+          status: err.status,
+        };
       }
     }
     const out = await vad.run({
@@ -51,7 +58,9 @@ test('R1: 404, HTML page, truncated and random bytes are typed errors; the loade
   expect(r.stored).toEqual(['vad']);
 });
 
-test('R2: wrong name, missing input, wrong type, rank, size and data length are rejected before running', async ({ page }) => {
+test('R2: wrong name, missing input, wrong type, rank, size and data length are rejected before running', async ({
+  page,
+}) => {
   const r = await page.evaluate(async () => {
     const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
     const m = await rt.load({ name: 'ppocr', version: '4', url: '/models/ppocr-det.onnx' });
@@ -91,7 +100,9 @@ test('R2: wrong name, missing input, wrong type, rank, size and data length are 
   expect(r.okDims).toEqual([1, 1, 64, 64]);
 });
 
-test('S1: hash mismatch on download is an IntegrityError; bytes tampered in IndexedDB are never run', async ({ page }) => {
+test('S1: hash mismatch on download is an IntegrityError; bytes tampered in IndexedDB are never run', async ({
+  page,
+}) => {
   const r = await page.evaluate(async () => {
     const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
     let mismatch: unknown;
@@ -140,7 +151,10 @@ test('S1: hash mismatch on download is an IntegrityError; bytes tampered in Inde
   expect(r.shaAfter).toBe(r.sha);
 });
 
-test('S2: a model bigger than the storage quota is a QuotaError with the estimate; stored models intact', async ({ page, context }) => {
+test('S2: a model bigger than the storage quota is a QuotaError with the estimate; stored models intact', async ({
+  page,
+  context,
+}) => {
   const cdp = await context.newCDPSession(page);
   const origin = new URL(page.url()).origin;
   // 3.5 MB for the whole origin (a real quota, enforced by Chromium on write): the 2.3 MB VAD
@@ -156,7 +170,12 @@ test('S2: a model bigger than the storage quota is a QuotaError with the estimat
         await rt.load({ name: 'ppocr', version: '4', url: '/models/ppocr-det.onnx' });
       } catch (e) {
         const q = e as { name: string; code: string; quota: unknown; usage: unknown; needed: number };
-        err = { name: q.name, code: q.code, needed: q.needed, estimate: typeof q.quota === 'number' && typeof q.usage === 'number' };
+        err = {
+          name: q.name,
+          code: q.code,
+          needed: q.needed,
+          estimate: typeof q.quota === 'number' && typeof q.usage === 'number',
+        };
       }
       const list = (await rt.cache.list()).map((m) => m.name);
       const again = await rt.load({ name: 'vad', version: '5', url: '/models/silero-vad-v5.onnx' });

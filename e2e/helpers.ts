@@ -1,5 +1,4 @@
 import { expect, type Page } from '@playwright/test';
-/// <reference path="./harness/globals.d.ts" />
 
 /** Opens the harness page and waits until `window.outpost` is there. */
 export async function openHarness(page: Page, path = '/'): Promise<void> {

@@ -33,7 +33,12 @@ test('offline with a live worker: a cached model loads and runs with the network
   await context.setOffline(true);
   try {
     // Proof the network is really gone for the page and its worker.
-    const reachable = await page.evaluate(() => fetch('/models/silero-vad-v5.onnx').then(() => true, () => false));
+    const reachable = await page.evaluate(() =>
+      fetch('/models/silero-vad-v5.onnx').then(
+        () => true,
+        () => false,
+      ),
+    );
     expect(reachable).toBe(false);
     const offline = await runVad(page, false);
     expect(offline.source).toBe('cache');
@@ -52,7 +57,10 @@ test('offline with a live worker: a cached model loads and runs with the network
   }
 });
 
-test('offline from a fresh page: the app shell and worker from the service worker, the model from IndexedDB', async ({ page, context }) => {
+test('offline from a fresh page: the app shell and worker from the service worker, the model from IndexedDB', async ({
+  page,
+  context,
+}) => {
   await openHarness(page, '/?sw=1');
   await clearStore(page);
   // A first visit while online, under the service worker, fills both caches.

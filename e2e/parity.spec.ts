@@ -9,11 +9,14 @@ test.beforeEach(async ({ page }) => {
   await clearStore(page);
 });
 
-test('PP-OCRv4 det 1x3x320x320: Outpost matches onnxruntime-web called directly (max abs diff <= 1e-4)', async ({ page }) => {
+test('PP-OCRv4 det 1x3x320x320: Outpost matches onnxruntime-web called directly (max abs diff <= 1e-4)', async ({
+  page,
+}) => {
   const r = await page.evaluate(async () => {
     const input = new Float32Array(3 * 320 * 320);
     // A deterministic image-like pattern: stripes and a gradient, so the map is not flat.
-    for (let i = 0; i < input.length; i++) input[i] = ((i % 320) / 320) * 0.5 + ((Math.floor(i / 320) % 16) < 8 ? 0.4 : -0.4);
+    for (let i = 0; i < input.length; i++)
+      input[i] = ((i % 320) / 320) * 0.5 + (Math.floor(i / 320) % 16 < 8 ? 0.4 : -0.4);
     const dims = [1, 3, 320, 320];
     const ort = await window.loadOrt('wasm');
     ort.env.wasm.numThreads = 1;
@@ -42,12 +45,15 @@ test('PP-OCRv4 det 1x3x320x320: Outpost matches onnxruntime-web called directly 
   expect(r.maxDiff).toBeLessThanOrEqual(1e-4);
 });
 
-test('Silero VAD v5 (int64 sr, unknown dims, recurrent state): Outpost matches onnxruntime-web over 20 frames', async ({ page }) => {
+test('Silero VAD v5 (int64 sr, unknown dims, recurrent state): Outpost matches onnxruntime-web over 20 frames', async ({
+  page,
+}) => {
   const r = await page.evaluate(async () => {
     const frames = 20;
     const frame = (k: number) => {
       const f = new Float32Array(512);
-      for (let i = 0; i < 512; i++) f[i] = 0.3 * Math.sin((2 * Math.PI * 440 * (k * 512 + i)) / 16000) * (k % 4 === 0 ? 0 : 1);
+      for (let i = 0; i < 512; i++)
+        f[i] = 0.3 * Math.sin((2 * Math.PI * 440 * (k * 512 + i)) / 16000) * (k % 4 === 0 ? 0 : 1);
       return f;
     };
     const ort = await window.loadOrt('wasm');
@@ -55,8 +61,8 @@ test('Silero VAD v5 (int64 sr, unknown dims, recurrent state): Outpost matches o
     const direct = await ort.InferenceSession.create('/models/silero-vad-v5.onnx', { executionProviders: ['wasm'] });
     const rt = await window.outpost.createRuntime({ backends: ['wasm'], wasm: { numThreads: 1 } });
     const model = await rt.load({ name: 'silero-vad', version: '5', url: '/models/silero-vad-v5.onnx' });
-    let stateA = new Float32Array(256);
-    let stateB = new Float32Array(256);
+    let stateA: Float32Array = new Float32Array(256);
+    let stateB: Float32Array = new Float32Array(256);
     let maxDiff = 0;
     const probs: number[] = [];
     for (let k = 0; k < frames; k++) {

@@ -1,6 +1,5 @@
 // The harness page: exposes the runtime exactly as an app imports it, so Playwright specs,
 // benchmarks and anyone's own browser scripts can drive it.
-/// <reference path="./globals.d.ts" />
 import * as outpost from '@outpost/runtime';
 
 declare const __OUTPOST_ORT_PATHS__: string;

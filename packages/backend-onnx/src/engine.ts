@@ -99,7 +99,7 @@ class OnnxSession implements EngineSession {
   async run(feeds: TensorMap): Promise<TensorMap> {
     const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
-      ortFeeds[name] = new this.ort.Tensor(t.type, t.data as never, t.dims as number[]);
+      ortFeeds[name] = new this.ort.Tensor(t.type, t.data as never, [...t.dims]);
     }
     let results: Ort.InferenceSession.ReturnType;
     try {
@@ -207,7 +207,13 @@ export const onnxEngine: Engine = {
       throw new Error(`session creation failed: ${text}`, { cause: err });
     }
     if (backend === 'webgpu') webgpuBuildWorks = true;
-    const s = new OnnxSession(ort, session, backend, valueInfos(session.inputMetadata), valueInfos(session.outputMetadata));
+    const s = new OnnxSession(
+      ort,
+      session,
+      backend,
+      valueInfos(session.inputMetadata),
+      valueInfos(session.outputMetadata),
+    );
     if (backend === 'webgpu') {
       try {
         const out = await s.run(probeFeeds(s.inputs));

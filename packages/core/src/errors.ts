@@ -236,8 +236,14 @@ export function serializeError(err: unknown): SerializedError {
 /** Rebuilds the error class a {@link SerializedError} came from. */
 export function deserializeError(s: SerializedError): Error {
   const d = s.details ?? {};
-  const str = (k: string) => (typeof d[k] === 'string' ? (d[k] as string) : '');
-  const num = (k: string) => (typeof d[k] === 'number' ? (d[k] as number) : null);
+  const str = (k: string) => {
+    const v = d[k];
+    return typeof v === 'string' ? v : '';
+  };
+  const num = (k: string) => {
+    const v = d[k];
+    return typeof v === 'number' ? v : null;
+  };
   let err: Error;
   switch (s.name) {
     case 'InputError':

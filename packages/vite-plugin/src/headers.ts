@@ -19,9 +19,7 @@ export const ISOLATION_HEADERS: Readonly<Record<string, string>> = Object.freeze
  */
 export function missingIsolationHeaders(existing: OutgoingHttpHeaders | undefined): Record<string, string> {
   const present = new Set(Object.keys(existing ?? {}).map((k) => k.toLowerCase()));
-  return Object.fromEntries(
-    Object.entries(ISOLATION_HEADERS).filter(([name]) => !present.has(name.toLowerCase())),
-  );
+  return Object.fromEntries(Object.entries(ISOLATION_HEADERS).filter(([name]) => !present.has(name.toLowerCase())));
 }
 
 /** What the production host must do that `vite preview` did for the app, printed after a build. */

@@ -89,10 +89,7 @@ describe('config', () => {
       fixtureConfig({ plugins: [outpost()], resolve: { conditions: ['custom'] } }),
       'build',
     );
-    expect(config.environments['client']?.resolve.conditions).toEqual([
-      'custom',
-      'onnxruntime-web-use-extern-wasm',
-    ]);
+    expect(config.environments['client']?.resolve.conditions).toEqual(['custom', 'onnxruntime-web-use-extern-wasm']);
   });
 
   it('keeps headers the user set and adds the missing ones to dev and preview', async () => {

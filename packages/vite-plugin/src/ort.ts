@@ -62,11 +62,8 @@ function findPackageDir(name: string, fromDir: string): string | undefined {
 export function locateOrtDist(root: string): string {
   const runtime = findPackageDir('@outpost/runtime', root);
   const backend =
-    (runtime && findPackageDir('@outpost/backend-onnx', runtime)) ??
-    findPackageDir('@outpost/backend-onnx', root);
-  const ort =
-    (backend && findPackageDir('onnxruntime-web', backend)) ??
-    findPackageDir('onnxruntime-web', root);
+    (runtime && findPackageDir('@outpost/backend-onnx', runtime)) ?? findPackageDir('@outpost/backend-onnx', root);
+  const ort = (backend && findPackageDir('onnxruntime-web', backend)) ?? findPackageDir('onnxruntime-web', root);
   if (!ort) {
     throw new Error(
       `@outpost/vite: cannot find onnxruntime-web from ${root}. ` +

@@ -53,11 +53,7 @@ function publicBase(rawBase: string | undefined, isBuild: boolean, isSsrBuild: b
  * would transform the glue (it uses `import.meta.url` to start its pthread workers) and does not
  * send `.wasm` files with the type `WebAssembly.instantiateStreaming` requires.
  */
-function ortFileMiddleware(
-  server: ViteDevServer,
-  dist: string,
-  files: readonly string[],
-): Connect.NextHandleFunction {
+function ortFileMiddleware(server: ViteDevServer, dist: string, files: readonly string[]): Connect.NextHandleFunction {
   return (req, res, next) => {
     const prefix = `${server.config.base}${ORT_DIR}/`;
     const path = req.url?.split('?', 1)[0];

@@ -106,7 +106,7 @@ export function withAbort<T>(call: Promise<T>, signal: AbortSignal | undefined, 
       },
       (e: unknown) => {
         signal.removeEventListener('abort', abort);
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       },
     );
   });

@@ -20,7 +20,8 @@ function fakeWorker(api: object): Worker {
 describe('createRuntime', () => {
   it('refuses a worker speaking another protocol version (a stale cached script)', async () => {
     const err = await createRuntime({
-      createWorker: () => fakeWorker({ hello: () => ({ protocol: PROTOCOL_VERSION + 1 }), init: async () => undefined }),
+      createWorker: () =>
+        fakeWorker({ hello: () => ({ protocol: PROTOCOL_VERSION + 1 }), init: async () => undefined }),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProtocolError);
     expect(err).toMatchObject({ code: 'PROTOCOL_MISMATCH', expected: PROTOCOL_VERSION, actual: PROTOCOL_VERSION + 1 });

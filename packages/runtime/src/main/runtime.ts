@@ -85,7 +85,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const timeoutMs = options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new WorkerError(`The Outpost worker did not answer within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new WorkerError(`The Outpost worker did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   try {
     const hello = await Promise.race([guard(api.hello()), timeout]);

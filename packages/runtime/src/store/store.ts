@@ -88,12 +88,16 @@ export class ModelStore {
     if (!record) return undefined;
     const chunkStore = tx.objectStore('chunks');
     const raw = await Promise.all(
-      record.files.map((f) =>
-        chunkStore.getAll(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER])),
-      ),
+      record.files.map((f) => chunkStore.getAll(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]))),
     );
     await tx.done;
-    const files = record.files.map((f, i) => ({ file: f, data: concat(raw[i]!.map((c) => c.data), f.bytes) }));
+    const files = record.files.map((f, i) => ({
+      file: f,
+      data: concat(
+        raw[i]!.map((c) => c.data),
+        f.bytes,
+      ),
+    }));
     const t1 = performance.now();
     for (const { file, data } of files) {
       if (data.length !== file.bytes) {
@@ -179,7 +183,12 @@ export class ModelStore {
       await tx.done.catch(() => undefined);
       if (isQuotaError(err) || isQuotaError((err as { cause?: unknown })?.cause)) {
         const e = await estimate();
-        throw new QuotaError(`Storage quota exceeded while storing ${name}@${version} (${bytes} bytes)`, e.usage, e.quota, bytes);
+        throw new QuotaError(
+          `Storage quota exceeded while storing ${name}@${version} (${bytes} bytes)`,
+          e.usage,
+          e.quota,
+          bytes,
+        );
       }
       throw new StorageError(`Cannot store ${name}@${version}: ${String(err)}`, { cause: err });
     }

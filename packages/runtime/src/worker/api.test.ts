@@ -54,7 +54,10 @@ const sileroFeeds = () => ({
 
 let callId = 0;
 const load = (rt: WorkerRuntime, extra: Partial<{ url: string; sha256: string; version: string }> = {}) =>
-  rt.load({ callId: ++callId, source: { name: 'vad', version: extra.version ?? '5', url: extra.url ?? '/silero.onnx', sha256: extra.sha256 } });
+  rt.load({
+    callId: ++callId,
+    source: { name: 'vad', version: extra.version ?? '5', url: extra.url ?? '/silero.onnx', sha256: extra.sha256 },
+  });
 
 describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
   it('downloads, verifies, stores and runs a model; unknown dims come back as null', async () => {
@@ -75,7 +78,9 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     expect(outputs.output?.dims).toEqual([1, 1]);
     expect(outputs.stateN?.dims).toEqual([2, 1, 128]);
     expect(Number.isFinite((outputs.output!.data as Float32Array)[0])).toBe(true);
-    expect(await rt.cacheList()).toMatchObject([{ name: 'vad', version: '5', bytes: silero.length, sha256: await sha256Hex(silero) }]);
+    expect(await rt.cacheList()).toMatchObject([
+      { name: 'vad', version: '5', bytes: silero.length, sha256: await sha256Hex(silero) },
+    ]);
     await rt.dispose(info.id);
   });
 
@@ -148,7 +153,10 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     const rt = await runtime();
     const info = await load(rt);
     const feeds = { ...sileroFeeds(), sr: { type: 'int32' as const, data: new Int32Array([16000]), dims: [] } };
-    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds })).rejects.toMatchObject({ code: 'INPUT_TYPE', input: 'sr' });
+    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds })).rejects.toMatchObject({
+      code: 'INPUT_TYPE',
+      input: 'sr',
+    });
     const ok = await rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() });
     expect(ok.outputs.output?.dims).toEqual([1, 1]);
   });
@@ -157,7 +165,10 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     const rt = await runtime();
     const a = await load(rt);
     const b = await load(rt, { version: '5b' });
-    const feedsFor = (v: number) => ({ ...sileroFeeds(), input: { type: 'float32' as const, data: new Float32Array(512).fill(v), dims: [1, 512] } });
+    const feedsFor = (v: number) => ({
+      ...sileroFeeds(),
+      input: { type: 'float32' as const, data: new Float32Array(512).fill(v), dims: [1, 512] },
+    });
     // Reference outputs, one at a time.
     const values = [0, 0.05, 0.2, 0.5, 0.9];
     const ref = new Map<number, number>();
@@ -169,7 +180,11 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     for (let i = 0; i < 40; i++) {
       const v = values[i % values.length]!;
       const model = i % 2 ? a : b;
-      calls.push(rt.run({ callId: ++callId, modelId: model.id, feeds: feedsFor(v) }).then((r) => [v, (r.outputs.output!.data as Float32Array)[0]] as const));
+      calls.push(
+        rt
+          .run({ callId: ++callId, modelId: model.id, feeds: feedsFor(v) })
+          .then((r) => [v, (r.outputs.output!.data as Float32Array)[0]] as const),
+      );
     }
     for (const [v, out] of await Promise.all(calls)) expect(out).toBe(ref.get(v));
   });
@@ -189,6 +204,8 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     const rt = await runtime();
     const info = await load(rt);
     await rt.dispose(info.id);
-    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() })).rejects.toMatchObject({ code: 'DISPOSED' });
+    await expect(rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() })).rejects.toMatchObject({
+      code: 'DISPOSED',
+    });
   });
 });

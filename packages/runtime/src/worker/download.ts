@@ -42,7 +42,7 @@ export async function download(url: string, signal: AbortSignal, onBytes: OnByte
       loaded += value.length;
       onBytes(loaded, total);
     }
-  } catch (err) {
+  } catch {
     if (signal.aborted) throw new AbortError();
     throw new DownloadError(`Download of ${url} was cut off after ${loaded} bytes`, url, 0);
   }

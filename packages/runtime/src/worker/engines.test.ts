@@ -1,4 +1,11 @@
-import { BackendError, ModelFormatError, type BackendId, type Engine, type EngineSession, type ModelBytes } from '@outpost/core';
+import {
+  BackendError,
+  ModelFormatError,
+  type BackendId,
+  type Engine,
+  type EngineSession,
+  type ModelBytes,
+} from '@outpost/core';
 import { describe, expect, it } from 'vitest';
 import { openModel } from './engines.js';
 

@@ -1,4 +1,13 @@
-import { BackendError, ModelFormatError, type BackendAttempt, type BackendId, type Engine, type EngineConfig, type EngineSession, type ModelBytes } from '@outpost/core';
+import {
+  BackendError,
+  ModelFormatError,
+  type BackendAttempt,
+  type BackendId,
+  type Engine,
+  type EngineConfig,
+  type EngineSession,
+  type ModelBytes,
+} from '@outpost/core';
 
 const engines: Engine[] = [];
 

@@ -49,7 +49,10 @@ describe('validateFeeds (R2, R3)', () => {
   });
 
   it('R2: rejects data in the wrong TypedArray for its declared type', () => {
-    const feeds = { ...ok(), x: { type: 'float32' as const, data: new Float64Array(784) as never, dims: [1, 1, 28, 28] } };
+    const feeds = {
+      ...ok(),
+      x: { type: 'float32' as const, data: new Float64Array(784) as never, dims: [1, 1, 28, 28] },
+    };
     expect(codeOf(() => validateFeeds(feeds, inputs, MAX))).toBe('INPUT_TYPE');
   });
 
@@ -59,7 +62,10 @@ describe('validateFeeds (R2, R3)', () => {
   });
 
   it('R2: rejects a fixed dim of the wrong size', () => {
-    const feeds = { ...ok(), x: { type: 'float32' as const, data: new Float32Array(2 * 28 * 28), dims: [1, 2, 28, 28] } };
+    const feeds = {
+      ...ok(),
+      x: { type: 'float32' as const, data: new Float32Array(2 * 28 * 28), dims: [1, 2, 28, 28] },
+    };
     expect(codeOf(() => validateFeeds(feeds, inputs, MAX))).toBe('INPUT_SHAPE');
   });
 

@@ -1,4 +1,11 @@
-import { InputError, TENSOR_ARRAY_NAMES, TENSOR_TYPES, type Tensor, type TensorMap, type ValueInfo } from '@outpost/core';
+import {
+  InputError,
+  TENSOR_ARRAY_NAMES,
+  TENSOR_TYPES,
+  type Tensor,
+  type TensorMap,
+  type ValueInfo,
+} from '@outpost/core';
 
 /**
  * Checks feeds against the inputs a model declares, before anything runs (R2, R3): names, element
@@ -57,7 +64,9 @@ function checkTensor(info: ValueInfo, t: Tensor): void {
       actualArray,
     );
   }
-  if (!Array.isArray(t.dims) || !t.dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+  // Checked as unknown: feeds come from app code that TypeScript may not have seen.
+  const dims: unknown = t.dims;
+  if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
     throw new InputError('INPUT_SHAPE', `Input "${name}" dims must be non-negative integers`, name, info.dims, t.dims);
   }
   // A model that declares no shape (dims []) for a non-scalar leaves the shape open.
@@ -95,6 +104,6 @@ function checkTensor(info: ValueInfo, t: Tensor): void {
   }
 }
 
-function fmt(dims: readonly unknown[]): string {
+function fmt(dims: readonly (number | string | null)[]): string {
   return `[${dims.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
 }
