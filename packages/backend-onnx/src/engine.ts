@@ -14,6 +14,7 @@ import {
 } from '@outpost/core';
 import type * as Ort from 'onnxruntime-web';
 import { checkOnnx, looksLikeOnnx } from './onnx-format.js';
+import { warmupModel } from './warmup-model.js';
 
 type OrtModule = typeof Ort;
 
@@ -37,6 +38,24 @@ function configure(ort: OrtModule, config: EngineConfig): OrtModule {
   if (config.wasmPaths) ort.env.wasm.wasmPaths = config.wasmPaths;
   ort.env.logLevel = 'error';
   return ort;
+}
+
+/** One warm-up per backend: a session of the Identity model, created and released. */
+const warmups = new Map<BackendId, Promise<void>>();
+
+function warmUp(backend: BackendId, config: EngineConfig): Promise<void> {
+  let w = warmups.get(backend);
+  if (!w) {
+    w = (async () => {
+      const ort = await ortFor(backend, config);
+      const session = await ort.InferenceSession.create(warmupModel(), { executionProviders: [backend] });
+      await session.release();
+    })();
+    // A backend that failed to start may start later (a chunk that did not load, a lost device).
+    w.catch(() => warmups.delete(backend));
+    warmups.set(backend, w);
+  }
+  return w;
 }
 
 function ortFor(backend: BackendId, config: EngineConfig): Promise<OrtModule> {
@@ -189,6 +208,15 @@ export const onnxEngine: Engine = {
     }
   },
 
+  async init(backend: BackendId, config: EngineConfig): Promise<void> {
+    try {
+      await warmUp(backend, config);
+    } catch (err) {
+      throw new Error(`onnxruntime-web could not start on ${backend}: ${message(err)}`, { cause: err });
+    }
+    if (backend === 'webgpu') webgpuBuildWorks = true;
+  },
+
   async open(model: ModelBytes, backend: BackendId, config: EngineConfig): Promise<EngineSession> {
     checkOnnx(model.graph);
     const ort = await ortFor(backend, config);
@@ -206,7 +234,6 @@ export const onnxEngine: Engine = {
       if (backend === 'wasm') throw new ModelFormatError(`onnxruntime cannot load the model: ${text}`, { cause: err });
       throw new Error(`session creation failed: ${text}`, { cause: err });
     }
-    if (backend === 'webgpu') webgpuBuildWorks = true;
     const s = new OnnxSession(
       ort,
       session,

@@ -41,6 +41,12 @@ export interface Engine {
    * it cannot (no WebGPU adapter, …).
    */
   probe(backend: BackendId, config: EngineConfig): Promise<string | null>;
+  /**
+   * Starts the engine's heavy code for `backend` (imports it, compiles its wasm, acquires the GPU
+   * device) once, so that `open` costs only the session; later calls return at once. Throws when
+   * the backend cannot start.
+   */
+  init(backend: BackendId, config: EngineConfig): Promise<void>;
   /** Opens the model on `backend`; throws when the backend cannot create the session. */
   open(model: ModelBytes, backend: BackendId, config: EngineConfig): Promise<EngineSession>;
 }

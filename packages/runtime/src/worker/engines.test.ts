@@ -30,6 +30,7 @@ function engine(opts: {
     priority: opts.priority ?? 1,
     accepts: () => opts.accepts ?? true,
     probe: async (b) => opts.unavailable?.[b] ?? null,
+    init: async () => undefined,
     open: async (_m, b) => {
       opts.opened?.push(b);
       const err = opts.failing?.[b];

@@ -60,8 +60,10 @@ export async function openModel(
         attempts.push({ backend: label(engine, backend), reason: unavailable });
         continue;
       }
-      const t1 = performance.now();
+      let t1 = t0;
       try {
+        await engine.init(backend, config);
+        t1 = performance.now();
         const session = await engine.open(model, backend, config);
         const t2 = performance.now();
         const fallbackReason = attempts.length
