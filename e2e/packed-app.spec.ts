@@ -5,6 +5,7 @@ import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseSync } from 'vite';
 
@@ -19,14 +20,17 @@ const MODEL = join(root, 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onn
 const PACKAGES = ['@outpost/core', '@outpost/backend-onnx', '@outpost/runtime', '@outpost/vite'];
 
 interface Run {
-  code: number | null;
+  stdout: string;
+  /** stdout and stderr, interleaved as they came. */
   output: string;
 }
+
+type Child = ChildProcess & { stdout: Readable; output: () => string; stdoutText: () => string };
 
 interface Scratch {
   dir: string;
   /** Starts a child process that teardown stops, whether the test passed, failed or timed out. */
-  start(command: string, args: string[], cwd: string): ChildProcess & { output: () => string };
+  start(command: string, args: string[], cwd: string): Child;
   /** Runs a command to its end; fails the test, with the command's output, if it exits non-zero. */
   run(command: string, args: string[], cwd: string): Promise<Run>;
 }
@@ -48,27 +52,29 @@ function childEnv(): NodeJS.ProcessEnv {
 // Teardown is a fixture, not a `finally`: Playwright abandons a test body that times out, but
 // still tears its fixtures down.
 const test = base.extend<{ scratch: Scratch }>({
-  // eslint-disable-next-line no-empty-pattern
   scratch: async ({}, use) => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-packed-app-'));
     const children = new Set<ChildProcess>();
     const start: Scratch['start'] = (command, args, cwd) => {
       const child = spawn(command, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        output += d.toString();
+        stdout += d.toString();
+      });
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
       children.add(child);
       child.on('exit', () => children.delete(child));
-      return Object.assign(child, { output: () => output });
+      return Object.assign(child, { output: () => output, stdoutText: () => stdout });
     };
     const run: Scratch['run'] = (command, args, cwd) => {
       const child = start(command, args, cwd);
       return new Promise((done, fail) => {
         child.on('error', fail);
         child.on('close', (code) => {
-          const r = { code, output: child.output() };
-          if (code === 0) done(r);
-          else fail(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${r.output}`));
+          if (code === 0) done({ stdout: child.stdoutText(), output: child.output() });
+          else fail(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${child.output()}`));
         });
       });
     };
@@ -88,6 +94,15 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The origin `vite preview` prints once it listens; it is started on port 0, any free port. */
+async function previewOrigin(preview: Child): Promise<string> {
+  const url = /http:\/\/127\.0\.0\.1:\d+\//;
+  await expect.poll(() => url.test(preview.output()) || preview.exitCode !== null, { timeout: 30_000 }).toBe(true);
+  const found = url.exec(preview.output());
+  if (!found) throw new Error(`vite preview exited with ${preview.exitCode}:\n${preview.output()}`);
+  return new URL(found[0]).origin;
 }
 
 async function timed<T>(timings: Record<string, string>, name: string, work: () => Promise<T>): Promise<T> {
@@ -111,7 +126,10 @@ function exportTargets(exports: unknown): string[] {
 }
 
 const bareName = (specifier: string): string =>
-  specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 /**
  * What in an installed package's published files would break only outside the monorepo: an
@@ -130,17 +148,28 @@ async function packageProblems(pkgDir: string): Promise<string[]> {
   for (const target of exportTargets(pkg.exports)) {
     if (!existsSync(join(pkgDir, target))) problems.push(`${pkg.name}: "exports" names ${target}, not in the package`);
   }
-  const allowed = new Set([pkg.name, ...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})]);
+  const allowed = new Set([
+    pkg.name,
+    ...Object.keys(pkg.dependencies ?? {}),
+    ...Object.keys(pkg.peerDependencies ?? {}),
+  ]);
   const builtins = new Set(builtinModules);
   for (const file of await jsFiles(join(pkgDir, 'dist'))) {
     const code = await readFile(file, 'utf8');
     const parsed = parseSync(file, code);
     const specifiers = [
       ...parsed.module.staticImports.map((i) => i.moduleRequest.value),
-      ...parsed.module.staticExports.flatMap((e) => e.entries.flatMap((x) => (x.moduleRequest ? [x.moduleRequest.value] : []))),
-      ...parsed.module.dynamicImports.map((d) => code.slice(d.moduleRequest.start, d.moduleRequest.end).replace(/^['"`]|['"`]$/g, '')),
+      ...parsed.module.staticExports.flatMap((e) =>
+        e.entries.flatMap((x) => (x.moduleRequest ? [x.moduleRequest.value] : [])),
+      ),
+      ...parsed.module.dynamicImports.map((d) =>
+        code.slice(d.moduleRequest.start, d.moduleRequest.end).replace(/^['"`]|['"`]$/g, ''),
+      ),
     ];
-    const urls = [...code.matchAll(/new URL\(\s*(['"])([^'"]+)\1\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[2]!);
+    // Comments blanked: TSDoc examples quote `new URL(...)` calls of other files.
+    let live = code;
+    for (const c of parsed.comments) live = live.slice(0, c.start) + ' '.repeat(c.end - c.start) + live.slice(c.end);
+    const urls = [...live.matchAll(/new URL\(\s*(['"])([^'"]+)\1\s*,\s*import\.meta\.url\s*\)/g)].map((m) => m[2]!);
     const where = relative(pkgDir, file);
     for (const s of [...specifiers, ...urls]) {
       if (s.startsWith('.')) {
@@ -153,24 +182,29 @@ async function packageProblems(pkgDir: string): Promise<string[]> {
   return problems;
 }
 
-test('a new Vite app on the packed packages builds, previews isolated and runs Silero VAD on wasm', async ({ scratch, context, page }) => {
+test('a new Vite app on the packed packages builds, previews isolated and runs Silero VAD on wasm', async ({
+  scratch,
+  context,
+  page,
+}) => {
   test.setTimeout(300_000);
   const timings: Record<string, string> = {};
   const packs = join(scratch.dir, 'packs');
   const app = join(scratch.dir, 'app');
-  const viteVersion = (JSON.parse(await readFile(join(root, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
+  const viteVersion = (
+    JSON.parse(await readFile(join(root, 'node_modules/vite/package.json'), 'utf8')) as { version: string }
+  ).version;
 
-  // What `npm publish` would ship is what the last build left in dist/.
-  await timed(timings, 'tsc -b', () => scratch.run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], root));
+  // The packages have no prepack script: `npm pack` ships whatever dist/ holds, so build first,
+  // as `npm test` does.
+  await timed(timings, 'tsc -b', () =>
+    scratch.run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], root),
+  );
   await mkdir(packs);
   const packed = await timed(timings, 'npm pack', () =>
     scratch.run('npm', ['pack', '--json', '--pack-destination', packs, ...PACKAGES.flatMap((p) => ['-w', p])], root),
   );
-  // npm prints warnings around the JSON on some setups; the JSON is the outermost [...].
-  const report = JSON.parse(packed.output.slice(packed.output.indexOf('['), packed.output.lastIndexOf(']') + 1)) as {
-    name: string;
-    filename: string;
-  }[];
+  const report = JSON.parse(packed.stdout) as { name: string; filename: string }[];
   expect(report.map((r) => r.name).sort()).toEqual([...PACKAGES].sort());
   const tarballs = report.map((r) => join(packs, r.filename));
 
@@ -178,7 +212,11 @@ test('a new Vite app on the packed packages builds, previews isolated and runs S
   await mkdir(join(app, 'public'));
   await copyFile(MODEL, join(app, 'public/silero_vad_v5.onnx'));
   await timed(timings, 'npm install', () =>
-    scratch.run('npm', ['install', ...tarballs, `vite@${viteVersion}`, '--prefer-offline', '--no-audit', '--no-fund'], app),
+    scratch.run(
+      'npm',
+      ['install', ...tarballs, `vite@${viteVersion}`, '--prefer-offline', '--no-audit', '--no-fund'],
+      app,
+    ),
   );
   for (const name of PACKAGES) {
     expect(await packageProblems(join(app, 'node_modules', name)), name).toEqual([]);
@@ -194,13 +232,12 @@ test('a new Vite app on the packed packages builds, previews isolated and runs S
   const shipped = await stat(join(app, 'node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm'));
   expect(wasm.size).toBe(shipped.size);
 
-  const preview = scratch.start(process.execPath, [vite, 'preview', '--host', '127.0.0.1', '--port', '0', '--strictPort'], app);
-  await expect
-    .poll(() => /http:\/\/127\.0\.0\.1:\d+\//.exec(preview.output())?.[0] ?? (preview.exitCode !== null ? preview.output() : ''), {
-      timeout: 30_000,
-    })
-    .toMatch(/^http:/);
-  const origin = new URL(/http:\/\/127\.0\.0\.1:\d+\//.exec(preview.output())![0]).origin;
+  const preview = scratch.start(
+    process.execPath,
+    [vite, 'preview', '--host', '127.0.0.1', '--port', '0', '--strictPort'],
+    app,
+  );
+  const origin = await previewOrigin(preview);
 
   // Context-wide, so requests from the Outpost worker and ORT's thread workers count too.
   const requests: string[] = [];
@@ -212,14 +249,28 @@ test('a new Vite app on the packed packages builds, previews isolated and runs S
   const result = JSON.parse((await page.locator('#result').textContent()) ?? '') as Record<string, unknown>;
 
   expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
-  expect(result, JSON.stringify(result)).toMatchObject({ ok: true, backend: 'wasm', outputDims: [1, 1], stateDims: [2, 1, 128] });
+  expect(result, JSON.stringify(result)).toMatchObject({
+    ok: true,
+    backend: 'wasm',
+    outputDims: [1, 1],
+    stateDims: [2, 1, 128],
+  });
   const p = result.probability as number;
   expect(Number.isFinite(p) && p >= 0 && p <= 1, `probability ${p}`).toBe(true);
 
-  const paths = requests.map((u) => new URL(u)).filter((u) => u.origin === origin).map((u) => u.pathname);
+  const paths = requests
+    .map((u) => new URL(u))
+    .filter((u) => u.origin === origin)
+    .map((u) => u.pathname);
   // Proves the recording sees worker traffic, so the host check below is not vacuous.
-  expect(paths).toEqual(expect.arrayContaining(['/', '/silero_vad_v5.onnx', '/outpost-ort/ort-wasm-simd-threaded.wasm']));
+  expect(paths).toEqual(
+    expect.arrayContaining(['/', '/silero_vad_v5.onnx', '/outpost-ort/ort-wasm-simd-threaded.wasm']),
+  );
   expect(requests.filter((u) => new URL(u).origin !== origin)).toEqual([]);
 
-  console.log(`packed-app timings: ${Object.entries(timings).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `packed-app timings: ${Object.entries(timings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
 });
