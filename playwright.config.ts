@@ -1,6 +1,8 @@
 import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.HARNESS_PORT ?? 5199);
+/** The demo (examples/digits) is an e2e target too. */
+export const demoPort = Number(process.env.DEMO_PORT ?? port + 1);
 
 /**
  * E2E in Debian's Chromium (never a downloaded browser). WebGPU is enabled: headless Chromium
@@ -27,11 +29,21 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `npx vite --config vite.config.ts`,
-    env: { PORT: String(port) },
-    url: `http://127.0.0.1:${port}/`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite --config vite.config.ts`,
+      env: { PORT: String(port) },
+      url: `http://127.0.0.1:${port}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      command: `npx vite`,
+      cwd: 'examples/digits',
+      env: { PORT: String(demoPort), HOST: '127.0.0.1' },
+      url: `http://127.0.0.1:${demoPort}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+  ],
 });
