@@ -148,3 +148,48 @@ test('progress is reported while downloading; abort cancels the download and sto
   expect(r.stored).toEqual([]);
   expect(r.after).toBe('wasm');
 });
+
+test('transfer: true hands input buffers to the worker; outputs always arrive transferred', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const m = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
+    const copied = new Float32Array(784);
+    await m.run({ x: { type: 'float32', data: copied, dims: [1, 1, 28, 28] } });
+    const moved = new Float32Array(784);
+    const out = await m.run({ x: { type: 'float32', data: moved, dims: [1, 1, 28, 28] } }, { transfer: true });
+    await rt.close();
+    const logits = out.logits!.data;
+    return {
+      copiedLength: copied.length,
+      movedLength: moved.length,
+      outOwnsBuffer: logits.byteOffset === 0 && logits.byteLength === logits.buffer.byteLength,
+    };
+  });
+  expect(r).toEqual({ copiedLength: 784, movedLength: 0, outOwnsBuffer: true });
+});
+
+test('an AbortSignal cancels a run still waiting its turn; runs before it complete', async ({ page }) => {
+  const r = await page.evaluate(async () => {
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], wasm: { numThreads: 1 } });
+    const m = await rt.load({ name: 'ppocr', version: '4', url: '/models/ppocr-det.onnx' });
+    const x = () => ({
+      x: { type: 'float32' as const, data: new Float32Array(3 * 320 * 320), dims: [1, 3, 320, 320] },
+    });
+    const ac = new AbortController();
+    const settled = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: { code: string }) => e.code,
+      );
+    const first = settled(m.run(x()));
+    const second = settled(m.run(x()));
+    const third = settled(m.run(x(), { signal: ac.signal }));
+    ac.abort();
+    const results = await Promise.all([first, second, third]);
+    const after = await settled(m.run(x()));
+    await rt.close();
+    return { results, after };
+  });
+  expect(r.results).toEqual(['ok', 'ok', 'ABORTED']);
+  expect(r.after).toBe('ok');
+});

@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { onnxEngine } from '@outpost/backend-onnx';
+import type { BackendId, Engine, EngineSession } from '@outpost/core';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openModelDB, sha256Hex } from '../store/index.js';
@@ -207,5 +208,44 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     await expect(rt.run({ callId: ++callId, modelId: info.id, feeds: sileroFeeds() })).rejects.toMatchObject({
       code: 'DISPOSED',
     });
+  });
+
+  it('a WebGPU session whose first run fails is reopened on WASM, the run succeeds and says so', async () => {
+    // A fake engine for a fake format (first bytes 08 99): its WebGPU sessions open fine and
+    // then fail to run, the way onnxruntime-web's WebGPU provider sometimes does.
+    const runs: BackendId[] = [];
+    const session = (backend: BackendId): EngineSession => ({
+      backend,
+      inputs: [{ name: 'x', type: 'float32', dims: [1] }],
+      outputs: [{ name: 'y', type: 'float32', dims: [1] }],
+      run: async (feeds) => {
+        runs.push(backend);
+        if (backend === 'webgpu') throw new Error('GPU validation error');
+        return { y: feeds.x! };
+      },
+      dispose: async () => undefined,
+    });
+    const flaky: Engine = {
+      name: 'flaky-test-engine',
+      priority: 1000,
+      accepts: (m) => m.graph[0] === 0x08 && m.graph[1] === 0x99,
+      probe: async () => null,
+      init: async () => undefined,
+      open: async (_m, backend) => session(backend),
+    };
+    registerEngine(flaky);
+    served['/flaky.bin'] = { body: new Uint8Array([0x08, 0x99, 1, 2, 3]) };
+    const rt = new WorkerRuntime();
+    await rt.init({ backends: ['webgpu', 'wasm'], numThreads: 1, maxInputBytes: 1 << 20 });
+    const info = await rt.load({ callId: ++callId, source: { name: 'flaky', version: '1', url: '/flaky.bin' } });
+    expect(info.backend).toBe('webgpu');
+    const feeds = { x: { type: 'float32' as const, data: new Float32Array([42]), dims: [1] } };
+    const first = await rt.run({ callId: ++callId, modelId: info.id, feeds });
+    expect(first.backend).toBe('wasm');
+    expect(first.fallbackReason).toMatch(/^webgpu: first run failed: GPU validation error/);
+    expect(Array.from(first.outputs.y!.data as Float32Array)).toEqual([42]);
+    const second = await rt.run({ callId: ++callId, modelId: info.id, feeds });
+    expect(second.backend).toBeUndefined();
+    expect(runs).toEqual(['webgpu', 'wasm', 'wasm']);
   });
 });
