@@ -6,7 +6,11 @@ const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
 const ctx = pad.getContext('2d', { willReadFrequently: true })!;
 const el = (id: string) => document.getElementById(id)!;
 
+/** Bumped on every clear, so a run that was in flight then does not show its stale answer. */
+let drawingId = 0;
+
 function clearPad(): void {
+  drawingId++;
   ctx.fillStyle = '#000';
   ctx.fillRect(0, 0, pad.width, pad.height);
   el('prediction').textContent = '?';
@@ -47,10 +51,14 @@ function classifier(model: Model) {
     const x = toModelInput(pad);
     if (!x) return;
     busy = true;
+    const id = drawingId;
     const t0 = performance.now();
-    const out = await model.run({ x: { type: 'float32', data: x, dims: [1, 1, 28, 28] } }, { transfer: true });
-    show(softmax(out.logits!.data as Float32Array), performance.now() - t0);
-    busy = false;
+    try {
+      const out = await model.run({ x: { type: 'float32', data: x, dims: [1, 1, 28, 28] } }, { transfer: true });
+      if (id === drawingId) show(softmax(out.logits!.data as Float32Array), performance.now() - t0);
+    } finally {
+      busy = false;
+    }
     if (dirty) {
       dirty = false;
       await run();
