@@ -1,0 +1,143 @@
+// Turns the measurements into the printed tables and the list of targets with PASS/MISS.
+
+const ms = (x) => (x === undefined || Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));
+const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+const signed = (x) => `${x >= 0 ? '+' : ''}${ms(x)}`;
+const cell = (s) => (s ? `${ms(s.median)} [${ms(s.p95)}]` : '-');
+
+/** Rows as aligned columns; the first row is the header. */
+export function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  const line = (r) => r.map((v, c) => String(v).padEnd(widths[c])).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+const target = (name, value, limit, pass) => ({ name, value, limit, pass });
+
+function overheadTargets(overhead) {
+  const out = Object.entries(overhead['ppocr-det'] ?? {}).map(([threads, r]) =>
+    target(
+      `PP-OCR det, ${threads} thr: Outpost / page-ORT`,
+      r.vsPage.ratio.toFixed(3),
+      '<= 1.05',
+      r.vsPage.ratio <= 1.05,
+    ),
+  );
+  if (!overhead.digits)
+    return [...out, target('digits: added ms per call', 'not measured (no model)', '<= 0.3 ms', false)];
+  for (const [threads, r] of Object.entries(overhead.digits)) {
+    const added = r.vsPage.addedMs;
+    out.push(target(`digits, ${threads} thr: added ms per call`, `${ms(added)} ms`, '<= 0.3 ms', added <= 0.3));
+  }
+  return out;
+}
+
+/**
+ * The targets, each `{ name, value, limit, pass }`. A missing measurement is a MISS with the
+ * reason as its value: a target the bench could not check has not been met.
+ */
+export function targets({ overhead, startup, longTasks, bundles }) {
+  const readVerify = startup.warm.read + startup.warm.verify;
+  const tasks = longTasks.outpost.tasks.length;
+  const page = bundles.page.gzipBytes;
+  return [
+    ...overheadTargets(overhead),
+    target('PP-OCR det warm: IndexedDB read + verify', `${ms(readVerify)} ms`, '<= 60 ms', readVerify <= 60),
+    target('Outpost long tasks (download, load, runs)', String(tasks), '0', tasks === 0),
+    target('page-side bundle, min + gzip', kib(page), '<= 25 KiB', page <= 25 * 1024),
+  ];
+}
+
+const withInterval = (c) => `${c.ratio.toFixed(3)} (${c.ratio95.map((x) => x.toFixed(2)).join('-')})`;
+
+export function overheadTable(overhead) {
+  const rows = [
+    [
+      'model',
+      'thr',
+      'page-ORT',
+      'Outpost',
+      'Outpost+transfer',
+      'Outpost/page',
+      'added/call',
+      'transfer/page',
+      'ORT-proxy',
+      'Outpost*',
+      'Outpost*/proxy',
+    ],
+  ];
+  for (const [id, byThreads] of Object.entries(overhead)) {
+    for (const [threads, { vsPage, vsProxy }] of Object.entries(byThreads)) {
+      rows.push([
+        id,
+        threads,
+        cell(vsPage.peers['page-ort']),
+        cell(vsPage.peers.outpost),
+        cell(vsPage.peers['outpost-transfer']),
+        withInterval(vsPage),
+        `${signed(vsPage.addedMs)} ms`,
+        (vsPage.peers['outpost-transfer'].median / vsPage.peers['page-ort'].median).toFixed(3),
+        cell(vsProxy.peers['ort-proxy']),
+        cell(vsProxy.peers.outpost),
+        withInterval(vsProxy),
+      ]);
+    }
+  }
+  return table(rows);
+}
+
+// model.timings steps by their own names; page-side figures described.
+const STARTUP_ROWS = [
+  ['createRuntime', 'createRuntime() (worker start + handshake)'],
+  ['download', 'download'],
+  ['read', 'read (IndexedDB)'],
+  ['verify', 'verify (SHA-256)'],
+  ['write', 'write (IndexedDB)'],
+  ['backendInit', 'backendInit'],
+  ['sessionCreate', 'sessionCreate'],
+  ['total', 'total (load, in the worker)'],
+  ['load', 'load() as the page sees it'],
+  ['firstRun', 'first run() as the page sees it'],
+];
+
+export function startupTable(startup) {
+  const rows = [['step (ms, median)', 'cold (network)', 'warm (IndexedDB)']];
+  for (const [key, label] of STARTUP_ROWS) rows.push([label, ms(startup.cold[key]), ms(startup.warm[key])]);
+  const ready = (s) => s.createRuntime + s.load + s.firstRun;
+  rows.push(['createRuntime + load + first run', ms(ready(startup.cold)), ms(ready(startup.warm))]);
+  return table(rows);
+}
+
+export function longTaskTable(longTasks) {
+  const rows = [['peer', 'phase', 'wall ms', 'long tasks', 'blocked ms', 'longest ms']];
+  for (const [peer, { phases }] of Object.entries(longTasks)) {
+    for (const [phase, p] of Object.entries(phases)) {
+      const share = p.wallMs > 0 ? ` (${Math.round((100 * p.blockedMs) / p.wallMs)}%)` : '';
+      rows.push([peer, phase, ms(p.wallMs), p.count, `${ms(p.blockedMs)}${share}`, ms(p.longestMs)]);
+    }
+  }
+  return table(rows);
+}
+
+export function bundleTable(bundles) {
+  const rows = [['bundle', 'entry', 'min', 'min + gzip', 'contains']];
+  for (const [name, b] of Object.entries(bundles))
+    rows.push([name, b.what, kib(b.minBytes), kib(b.gzipBytes), b.packages.join(', ')]);
+  return table(rows);
+}
+
+export function targetTable(list) {
+  return table([
+    ['target', 'measured', 'limit', ''],
+    ...list.map((t) => [t.name, t.value, t.limit, t.pass ? 'PASS' : 'MISS']),
+  ]);
+}
+
+export function echoTable(echo) {
+  const mb = (echo.bytes / 1e6).toFixed(2);
+  return table([
+    ['trivial module worker round trip', 'postMessage', 'comlink'],
+    ['a number', cell(echo.bare), cell(echo.comlink)],
+    [`+ ${mb} MB Float32Array copied in`, cell(echo.payload), cell(echo.comlinkPayload)],
+  ]);
+}
