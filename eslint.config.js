@@ -31,7 +31,15 @@ export default tseslint.config(
   },
   // Tests, e2e, tooling: untyped recommended rules.
   {
-    files: ['**/*.test.ts', 'e2e/**/*.ts', 'examples/**/*.ts', 'bench/**/*.{js,mjs,ts}', 'models/**/*.mjs', '*.ts', '*.js'],
+    files: [
+      '**/*.test.ts',
+      'e2e/**/*.ts',
+      'examples/**/*.ts',
+      'bench/**/*.{js,mjs,ts}',
+      'models/**/*.mjs',
+      '*.ts',
+      '*.js',
+    ],
     extends: [tseslint.configs.recommended],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',
