@@ -1,4 +1,4 @@
-import type { BackendId, ValueInfo } from './model.js';
+import type { BackendId, ModelFile, ValueInfo } from './model.js';
 import type { TensorMap } from './tensor.js';
 
 /** The bytes of a model: the graph and, for ONNX external data, the other files by path. */
@@ -36,6 +36,12 @@ export interface Engine {
   readonly priority: number;
   /** Whether this engine reads this model (a cheap look at the bytes, no heavy imports). */
   accepts(model: ModelBytes): boolean;
+  /**
+   * Files the graph refers to that must be downloaded and stored with it (a TF.js model.json's
+   * weight shards), with URLs resolved against `graphUrl`. Absent or empty for self-contained
+   * formats.
+   */
+  companions?(graph: Uint8Array, graphUrl: string): ModelFile[];
   /**
    * Whether this engine can use `backend` on this device: `null` when it can, else the reason
    * it cannot (no WebGPU adapter, …).

@@ -9,6 +9,7 @@ export type {
   LoadProgress,
   LoadTimings,
   ModelFile,
+  ModelFormat,
   ModelSource,
   ValueInfo,
 } from './model.js';

@@ -10,9 +10,13 @@ export interface ModelFile {
   sha256?: string;
 }
 
+/** Model file formats the runtime's engines read. */
+export type ModelFormat = 'onnx' | 'tfjs';
+
 /**
- * Where a model comes from. Either one `url` (a single-file model) or `files`, whose first entry
- * is the graph and the rest its external data.
+ * Where a model comes from. Either one `url` (a single-file model, or a TF.js `model.json` whose
+ * weight shards the engine finds itself) or `files`, whose first entry is the graph and the rest
+ * its external data or weight shards.
  */
 export interface ModelSource {
   name: string;
@@ -20,6 +24,11 @@ export interface ModelSource {
   url?: string;
   sha256?: string;
   files?: ModelFile[];
+  /**
+   * The file format. Engines recognise their own files, so this is only a hint.
+   * @defaultValue found from the bytes
+   */
+  format?: ModelFormat;
 }
 
 /** A dimension: a fixed size, a symbolic name, or `null` when the model leaves it unknown. */

@@ -1,4 +1,4 @@
-export { createRuntime, resolveThreads } from './runtime.js';
+export { createRuntime, resolveSource, resolveThreads } from './runtime.js';
 export type { ModelCache, Runtime } from './runtime.js';
 export { Model } from './model.js';
 export { RUNTIME_DEFAULTS } from './options.js';

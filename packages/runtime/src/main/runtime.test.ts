@@ -3,7 +3,7 @@ import * as Comlink from 'comlink';
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRuntime, resolveThreads } from './runtime.js';
+import { createRuntime, resolveSource, resolveThreads } from './runtime.js';
 
 /** A stand-in for a Worker: the page end of a MessageChannel whose other end exposes `api`. */
 function fakeWorker(api: object): Worker {
@@ -52,6 +52,17 @@ describe('createRuntime', () => {
     expect(seen).toEqual({ backends: ['wasm'], numThreads: 1, maxInputBytes: 1234, ortWasmPaths: undefined });
     await rt.close();
     await expect(rt.cache.list()).rejects.toMatchObject({ code: 'DISPOSED' });
+  });
+});
+
+describe('resolveSource', () => {
+  it('resolves relative model URLs against the page, not the worker script', () => {
+    const page = 'https://app.example/kiosk/index.html';
+    expect(resolveSource({ name: 'm', version: '1', url: 'models/m.onnx' }, page).url).toBe(
+      'https://app.example/kiosk/models/m.onnx',
+    );
+    const files = resolveSource({ name: 'm', version: '1', files: [{ path: 'a', url: '/a.onnx' }] }, page).files;
+    expect(files).toEqual([{ path: 'a', url: 'https://app.example/a.onnx' }]);
   });
 });
 

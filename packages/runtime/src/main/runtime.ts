@@ -53,6 +53,19 @@ function defaultWasmPaths(explicit: string | undefined): string | undefined {
   return raw === undefined ? undefined : new URL(raw, location.href).href;
 }
 
+/**
+ * Resolves a source's URLs against the page: the worker would resolve a relative URL against its
+ * own script's location instead.
+ */
+export function resolveSource(source: ModelSource, base: string): ModelSource {
+  const abs = (u: string) => new URL(u, base).href;
+  return {
+    ...source,
+    url: source.url === undefined ? undefined : abs(source.url),
+    files: source.files?.map((f) => ({ ...f, url: abs(f.url) })),
+  };
+}
+
 function defaultWorker(): Worker {
   return new Worker(new URL('../worker/index.js', import.meta.url), { type: 'module', name: 'outpost' });
 }
@@ -139,7 +152,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const id = host.nextCallId();
       const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
       const info = await withAbort(
-        live(() => api.load({ callId: id, source, backend }, progress)),
+        live(() => api.load({ callId: id, source: resolveSource(source, location.href), backend }, progress)),
         signal,
         () => void api.cancel(id),
       );

@@ -248,4 +248,45 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     expect(second.backend).toBeUndefined();
     expect(runs).toEqual(['webgpu', 'wasm', 'wasm']);
   });
+
+  it('downloads and stores the companion files an engine names (TF.js shards), and loads them from the store', async () => {
+    // A fake format: a JSON graph that lists its shards, like a TF.js model.json.
+    const opened: string[][] = [];
+    const shards: Engine = {
+      name: 'sharded-test-engine',
+      priority: 1000,
+      accepts: (m) => m.graph[0] === 0x7b && new TextDecoder().decode(m.graph).includes('"shards"'),
+      companions: (graph, url) =>
+        (JSON.parse(new TextDecoder().decode(graph)) as { shards: string[] }).shards.map((p) => ({
+          path: p,
+          url: new URL(p, url).href,
+        })),
+      probe: async () => null,
+      init: async () => undefined,
+      open: async (m, backend) => {
+        opened.push(m.external.map((f) => `${f.path}:${f.data.length}`));
+        return { backend, inputs: [], outputs: [], run: async () => ({}), dispose: async () => undefined };
+      },
+    };
+    registerEngine(shards);
+    served['http://h/m/model.json'] = { body: JSON.stringify({ shards: ['w1.bin', 'w2.bin'] }) };
+    served['http://h/m/w1.bin'] = { body: new Uint8Array(10) };
+    served['http://h/m/w2.bin'] = { body: new Uint8Array(20) };
+    const rt = await runtime();
+    const source = { name: 'sharded', version: '1', url: 'http://h/m/model.json' };
+    const first = await rt.load({ callId: ++callId, source });
+    expect(first.source).toBe('network');
+    expect(requests).toEqual(['http://h/m/model.json', 'http://h/m/w1.bin', 'http://h/m/w2.bin']);
+    const again = await (await runtime()).load({ callId: ++callId, source });
+    expect(again.source).toBe('cache');
+    expect(requests).toHaveLength(3);
+    expect(opened).toEqual([
+      ['w1.bin:10', 'w2.bin:20'],
+      ['w1.bin:10', 'w2.bin:20'],
+    ]);
+    expect((await rt.cacheList())[0]).toMatchObject({
+      name: 'sharded',
+      bytes: 30 + served['http://h/m/model.json']!.body.length,
+    });
+  });
 });

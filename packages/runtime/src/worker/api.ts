@@ -21,7 +21,7 @@ import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
 import { ModelStore, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
-import { openModel } from './engines.js';
+import { openModel, registeredEngines } from './engines.js';
 import { validateFeeds } from './validate.js';
 
 interface LiveModel {
@@ -45,7 +45,10 @@ function filesOf(req: LoadRequest): ModelFile[] {
   const { source } = req;
   if (source.files?.length) return source.files;
   if (!source.url) throw new TypeError(`Model ${source.name}@${source.version} has neither url nor files`);
-  return [{ path: `${source.name}.onnx`, url: source.url, sha256: source.sha256 }];
+  // The graph is stored under its file name (model.onnx, model.json), so companions such as
+  // TF.js shards keep the relative paths the graph refers to them by.
+  const path = new URL(source.url, 'http://x/').pathname.split('/').pop() || `${source.name}.onnx`;
+  return [{ path, url: source.url, sha256: source.sha256 }];
 }
 
 /**
@@ -109,13 +112,20 @@ export class WorkerRuntime implements WorkerApi {
       if (!(err instanceof IntegrityError)) throw err;
       await this.store.delete(name, version);
     }
-    if (stored && !sameFiles(stored, files)) stored = undefined;
+    if (stored && !sameFiles(stored, files, req.source.files !== undefined)) stored = undefined;
     if (signal.aborted) throw new AbortError();
 
     if (!stored) {
       source = 'network';
       const td = performance.now();
       stored = await this.fetchAll(req, files, signal, onProgress, timings);
+      const extra = req.source.files ? [] : companionsOf(stored[0]!.data, files[0]!.url);
+      if (extra.length) {
+        const verified = timings.verify ?? 0;
+        stored = [...stored, ...(await this.fetchAll(req, extra, signal, onProgress, timings))];
+        timings.verify = (timings.verify ?? 0) + verified;
+        files.push(...extra);
+      }
       timings.download = performance.now() - td - (timings.verify ?? 0);
     } else {
       void this.store.touch(name, version).catch(() => undefined);
@@ -290,6 +300,17 @@ export class WorkerRuntime implements WorkerApi {
   }
 }
 
-function sameFiles(stored: StoredBytes[], files: ModelFile[]): boolean {
+/** Files the graph's engine says belong with it (TF.js weight shards), when it says any. */
+function companionsOf(graph: Uint8Array, url: string): ModelFile[] {
+  const engine = registeredEngines().find((e) => e.accepts({ graph, external: [] }));
+  return engine?.companions?.(graph, url) ?? [];
+}
+
+/**
+ * Whether the stored copy is the model the source describes: the same files when the source
+ * lists them, else the same graph (its companions were found by the engine when it was stored).
+ */
+function sameFiles(stored: StoredBytes[], files: ModelFile[], listed: boolean): boolean {
+  if (!listed) return stored[0]?.path === files[0]?.path;
   return stored.length === files.length && stored.every((s, i) => s.path === files[i]!.path);
 }
