@@ -40,6 +40,7 @@ export const MODEL_FILES: Record<string, string> = {
  *  - /fixtures/truncated.onnx: the Silero VAD model cut in half
  *  - /fixtures/random.onnx: random bytes
  *  - /fixtures/slow.onnx: the Silero VAD model, trickled slowly (for abort)
+ *  - /fixtures/digits-broken.onnx: a valid digits graph with wrong weights (variant choice)
  *  - /__requests: the log (GET) or clears it (DELETE)
  */
 export function harnessFixtures(): Plugin {
@@ -106,6 +107,15 @@ function serve(url: string, method: string, res: Res, next: () => void, log: str
         bytes[i] = x >>> 24;
       }
       res.end(bytes);
+      return;
+    }
+    case 'digits-broken.onnx': {
+      // Still a well-formed model that opens and runs, but 400 bytes in the middle of the large
+      // fc1 weight tensor are overwritten, so its answers are wrong.
+      const broken = Buffer.from(readFileSync(MODEL_FILES['digits.onnx']!));
+      broken.fill(0x40, 60_000, 60_400);
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(broken);
       return;
     }
     case 'slow.onnx': {

@@ -18,6 +18,9 @@ import { warmupModel } from './warmup-model.js';
 
 type OrtModule = typeof Ort;
 
+/** The onnxruntime-web version this package pins; a variant choice is remade when it changes. */
+export const ORT_VERSION = '1.30.0';
+
 /**
  * onnxruntime-web builds are loaded on first use, never at import: the WASM build (14 MB of wasm)
  * for WASM, and the WebGPU build (its own 27 MB wasm, which also runs the CPU provider) only when
@@ -188,6 +191,8 @@ function makeFilled(type: TensorType, n: number, dims: number[]): Tensor {
  */
 export const onnxEngine: Engine = {
   name: 'onnx',
+  // Kept equal to the pinned dependency by a unit test.
+  version: `onnxruntime-web ${ORT_VERSION}`,
   priority: 100,
 
   accepts(model: ModelBytes): boolean {

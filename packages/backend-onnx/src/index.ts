@@ -1,2 +1,2 @@
-export { onnxEngine, toDims } from './engine.js';
+export { ORT_VERSION, onnxEngine, toDims } from './engine.js';
 export { checkOnnx, looksLikeOnnx } from './onnx-format.js';

@@ -49,3 +49,17 @@ describe('toDims', () => {
     expect(toDims([1, 'batch', 4294967295, -1, ''])).toEqual([1, 'batch', null, null, null]);
   });
 });
+
+describe('ORT_VERSION', () => {
+  it('is the onnxruntime-web version this package depends on and that is installed', async () => {
+    const { ORT_VERSION } = await import('./engine.js');
+    const own = JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const installed = JSON.parse(readFileSync(resolve(root, 'node_modules/onnxruntime-web/package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(own.dependencies['onnxruntime-web']).toBe(ORT_VERSION);
+    expect(installed.version).toBe(ORT_VERSION);
+  });
+});

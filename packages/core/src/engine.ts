@@ -32,6 +32,8 @@ export interface EngineSession {
  */
 export interface Engine {
   readonly name: string;
+  /** The engine library's version (`onnxruntime-web 1.30.0`); a variant choice is remade when it changes. */
+  readonly version?: string;
   /** Higher runs first among engines that accept the same model. */
   readonly priority: number;
   /** Whether this engine reads this model (a cheap look at the bytes, no heavy imports). */

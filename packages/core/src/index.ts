@@ -8,9 +8,13 @@ export type {
   LoadedModelInfo,
   LoadProgress,
   LoadTimings,
+  GoldenCheck,
   ModelFile,
   ModelFormat,
   ModelSource,
+  ModelVariant,
+  VariantChoice,
+  VariantTrial,
   ValueInfo,
 } from './model.js';
 export { BACKEND_IDS } from './model.js';

@@ -1,4 +1,4 @@
-import type { TensorType } from './tensor.js';
+import type { TensorMap, TensorType } from './tensor.js';
 
 /** One file of a model: the graph itself or an ONNX external-data file. */
 export interface ModelFile {
@@ -29,6 +29,63 @@ export interface ModelSource {
    * @defaultValue found from the bytes
    */
   format?: ModelFormat;
+  /**
+   * Alternative builds of this version (fp32, INT8 QDQ for WASM, weight-only INT8 for WebGPU…).
+   * When given, the runtime picks the one that is fastest and correct on this device; `url` and
+   * `files` are then not used.
+   */
+  variants?: ModelVariant[];
+  /** Known-good inputs and outputs: a variant whose outputs differ by more than `tolerance` loses. */
+  golden?: GoldenCheck;
+}
+
+/** One build of a model version. */
+export interface ModelVariant {
+  /** Stable name, e.g. `onnx-int8-qdq`. */
+  id: string;
+  /** The graph first, then its external data or weight shards. */
+  files: ModelFile[];
+  format?: ModelFormat;
+  /**
+   * Backends this build is meant for.
+   * @defaultValue every backend
+   */
+  backends?: BackendId[];
+  /** WebGPU adapter features it needs (`shader-f16`); such a variant runs only on WebGPU. */
+  requires?: string[];
+}
+
+/** Inputs with their expected outputs, compared element-wise by max absolute difference. */
+export interface GoldenCheck {
+  inputs: TensorMap;
+  outputs: TensorMap;
+  tolerance: number;
+}
+
+/** How one variant fared on one backend when the runtime chose among variants. */
+export interface VariantTrial {
+  variant: string;
+  backend: BackendId;
+  /** Median of the timed runs, when it got that far. */
+  medianMs?: number;
+  /** Largest absolute difference from the golden outputs, when a golden check ran. */
+  maxAbsDiff?: number;
+  ok: boolean;
+  /** Why it lost or was not tried. */
+  reason?: string;
+}
+
+/** The variant the runtime chose for this device, and the figures behind the choice. */
+export interface VariantChoice {
+  variant: string;
+  backend: BackendId;
+  trials: VariantTrial[];
+  /** What the choice is valid for: browser major version, GPU adapter, engine versions. */
+  deviceKey: string;
+  /** Epoch milliseconds. */
+  decidedAt: number;
+  /** True when this load reused a choice made earlier on this device. */
+  cached: boolean;
 }
 
 /** A dimension: a fixed size, a symbolic name, or `null` when the model leaves it unknown. */
@@ -62,6 +119,10 @@ export interface LoadedModelInfo {
   source: 'network' | 'cache';
   /** Milliseconds spent in each step of the load. */
   timings: LoadTimings;
+  /** The variant in use, when the source listed variants. */
+  variant?: string;
+  /** How the variant was chosen. */
+  choice?: VariantChoice;
 }
 
 /** Milliseconds spent in each step of `load`. Steps that did not happen are absent. */
@@ -80,6 +141,8 @@ export interface LoadTimings {
 export interface CachedModel {
   name: string;
   version: string;
+  /** The variant stored, for versions loaded from a list of variants. */
+  variant?: string;
   bytes: number;
   /** SHA-256 of the graph file (the first file). */
   sha256: string;

@@ -31,6 +31,10 @@ export class Model {
   readonly source: LoadedModelInfo['source'];
   /** Milliseconds each load step took. */
   readonly timings: LoadedModelInfo['timings'];
+  /** The variant in use, when the source listed variants. */
+  readonly variant: string | undefined;
+  /** How the variant was chosen on this device: every trial with its figures. */
+  readonly choice: LoadedModelInfo['choice'];
   private _backend: BackendId;
   private _fallbackReason: string | undefined;
   private disposed = false;
@@ -46,6 +50,8 @@ export class Model {
     this.outputs = info.outputs;
     this.source = info.source;
     this.timings = info.timings;
+    this.variant = info.variant;
+    this.choice = info.choice;
     this._backend = info.backend;
     this._fallbackReason = info.fallbackReason;
   }

@@ -1,8 +1,9 @@
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { VariantChoice } from '@outpost/core';
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 
 /** The model store's IndexedDB database. */
 export const DB_NAME = 'outpost-models';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 /** One file of a stored model version. Its bytes live in `chunks` under `blobId`. */
 export interface StoredFile {
@@ -19,6 +20,8 @@ export interface StoredFile {
 export interface ModelRecord {
   name: string;
   version: string;
+  /** The variant's id, or '' for a version that has no variants. */
+  variant: string;
   files: StoredFile[];
   bytes: number;
   storedAt: number;
@@ -32,23 +35,48 @@ export interface ChunkRecord {
   data: ArrayBuffer;
 }
 
+/** The variant chosen for a model version on this device, and what the choice is valid for. */
+export interface ChoiceRecord {
+  name: string;
+  version: string;
+  choice: VariantChoice;
+}
+
 export interface ModelStoreSchema extends DBSchema {
-  models: { key: [string, string]; value: ModelRecord };
+  models: { key: [string, string, string]; value: ModelRecord };
   chunks: { key: [string, number]; value: ChunkRecord };
+  choices: { key: [string, string]; value: ChoiceRecord };
 }
 
 export type ModelDB = IDBPDatabase<ModelStoreSchema>;
+
+type UpgradeTx = IDBPTransaction<ModelStoreSchema, StoreNames<ModelStoreSchema>[], 'versionchange'>;
 
 function upgradeToV1(db: ModelDB): void {
   db.createObjectStore('models', { keyPath: ['name', 'version'] });
   db.createObjectStore('chunks', { keyPath: ['blobId', 'index'] });
 }
 
+/**
+ * v2: a version may be stored as several variants, so the variant joins the key; the chosen
+ * variant per version gets its own store. v1 records move over as variant ''.
+ */
+async function upgradeToV2(db: ModelDB, tx: UpgradeTx): Promise<void> {
+  const old = (await tx.objectStore('models').getAll()) as Omit<ModelRecord, 'variant'>[];
+  db.deleteObjectStore('models');
+  const models = db.createObjectStore('models', { keyPath: ['name', 'version', 'variant'] });
+  for (const r of old) await models.put({ ...r, variant: '' });
+  db.createObjectStore('choices', { keyPath: ['name', 'version'] });
+}
+
 /** Opens (and creates or upgrades) the store's database. */
 export function openModelDB(): Promise<ModelDB> {
   return openDB<ModelStoreSchema>(DB_NAME, DB_VERSION, {
-    upgrade(db, oldVersion) {
+    upgrade(db, oldVersion, _newVersion, tx) {
       if (oldVersion < 1) upgradeToV1(db);
+      // idb does not wait for an async upgrade; the requests queue on the versionchange
+      // transaction, and a failure aborts it, so the open fails and nothing is half-upgraded.
+      if (oldVersion < 2) upgradeToV2(db, tx).catch(() => tx.abort());
     },
   });
 }

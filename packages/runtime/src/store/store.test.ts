@@ -30,8 +30,8 @@ describe('ModelStore', () => {
     const store = new ModelStore();
     const a = bytes(1000, 1);
     const b = bytes(1000, 2);
-    await store.write('digits', '1.0.0', [await file('digits.onnx', a)], 1000);
-    await store.write('digits', '1.1.0', [await file('digits.onnx', b)], 2000);
+    await store.write('digits', '1.0.0', [await file('digits.onnx', a)], { now: 1000 });
+    await store.write('digits', '1.1.0', [await file('digits.onnx', b)], { now: 2000 });
     const r1 = await store.read('digits', '1.0.0');
     const r2 = await store.read('digits', '1.1.0');
     expect(r1?.files[0]?.data).toEqual(a);
@@ -53,7 +53,7 @@ describe('ModelStore', () => {
     const big = bytes(CHUNK_BYTES * 2 + 12345, 7);
     await store.write('big', '1', [await file('big.onnx', big)]);
     const db = await openModelDB();
-    const record = await db.get('models', ['big', '1']);
+    const record = await db.get('models', ['big', '1', '']);
     expect(record?.files[0]?.chunks).toBe(3);
     const chunks = await db.getAll('chunks');
     expect(chunks).toHaveLength(3);
@@ -91,7 +91,7 @@ describe('ModelStore', () => {
     const store = new ModelStore();
     await store.write('big', '1', [await file('big.onnx', bytes(CHUNK_BYTES + 10))]);
     const db = await openModelDB();
-    const record = await db.get('models', ['big', '1']);
+    const record = await db.get('models', ['big', '1', '']);
     await db.delete('chunks', [record!.files[0]!.blobId, 1]);
     db.close();
     await expect(store.read('big', '1')).rejects.toMatchObject({ code: 'INTEGRITY' });
@@ -120,8 +120,8 @@ describe('ModelStore', () => {
 
   it('touch updates lastUsedAt only', async () => {
     const store = new ModelStore();
-    await store.write('m', '1', [await file('m.onnx', bytes(100))], 1000);
-    await store.touch('m', '1', 5000);
+    await store.write('m', '1', [await file('m.onnx', bytes(100))], { now: 1000 });
+    await store.touch('m', '1', '', 5000);
     expect((await store.list())[0]).toMatchObject({ storedAt: 1000, lastUsedAt: 5000 });
   });
 
@@ -175,5 +175,56 @@ describe('ModelStore', () => {
     expect(await check.count('chunks')).toBe(1);
     check.close();
     expect((await store.read('keep', '1'))?.files[0]?.data).toEqual(keep);
+  });
+
+  it('keeps variants of one version apart; delete of the version removes every variant and its choice', async () => {
+    const store = new ModelStore();
+    await store.write('m', '1', [await file('m.onnx', bytes(100, 1))], { variant: 'fp32' });
+    await store.write('m', '1', [await file('m.onnx', bytes(40, 2))], { variant: 'int8' });
+    await store.write('m', '2', [await file('m.onnx', bytes(10, 3))]);
+    expect((await store.read('m', '1', 'int8'))?.files[0]?.data).toEqual(bytes(40, 2));
+    expect(await store.read('m', '1')).toBeUndefined();
+    expect((await store.list()).map((m) => `${m.version}/${m.variant ?? '-'}`).sort()).toEqual([
+      '1/fp32',
+      '1/int8',
+      '2/-',
+    ]);
+    const choice = {
+      variant: 'int8',
+      backend: 'wasm' as const,
+      trials: [],
+      deviceKey: 'k',
+      decidedAt: 1,
+      cached: false,
+    };
+    await store.saveChoice('m', '1', choice);
+    expect(await store.choice('m', '1')).toEqual(choice);
+    expect(await store.delete('m', '1')).toBe(true);
+    expect((await store.list()).map((m) => m.version)).toEqual(['2']);
+    expect(await store.choice('m', '1')).toBeUndefined();
+    const db = await openModelDB();
+    expect(await db.count('chunks')).toBe(1);
+    db.close();
+  });
+
+  it('upgrades a version-1 database, keeping its models', async () => {
+    // A database as version 1 of the store wrote it.
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.open('outpost-models', 1);
+      req.onupgradeneeded = () => {
+        const db = req.result;
+        const models = db.createObjectStore('models', { keyPath: ['name', 'version'] });
+        db.createObjectStore('chunks', { keyPath: ['blobId', 'index'] });
+        models.put({ name: 'old', version: '1', files: [], bytes: 0, storedAt: 1, lastUsedAt: 1 });
+      };
+      req.onsuccess = () => {
+        req.result.close();
+        resolve();
+      };
+      req.onerror = () => reject(req.error);
+    });
+    const store = new ModelStore();
+    expect(await store.list()).toMatchObject([{ name: 'old', version: '1' }]);
+    expect(await store.record('old', '1')).toMatchObject({ variant: '' });
   });
 });

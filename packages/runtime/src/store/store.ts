@@ -1,4 +1,5 @@
 import { IntegrityError, QuotaError, StorageError, type CachedModel, type CacheUsage } from '@outpost/core';
+import type { VariantChoice } from '@outpost/core';
 import { openModelDB, type ModelDB, type ModelRecord, type StoredFile } from './db.js';
 import { sha256Hex } from './hash.js';
 
@@ -68,9 +69,9 @@ export class ModelStore {
     return this.db;
   }
 
-  /** The record of a stored version, without reading its bytes. */
-  async record(name: string, version: string): Promise<ModelRecord | undefined> {
-    return (await this.open()).get('models', [name, version]);
+  /** The record of a stored version (or one variant of it), without reading its bytes. */
+  async record(name: string, version: string, variant = ''): Promise<ModelRecord | undefined> {
+    return (await this.open()).get('models', [name, version, variant]);
   }
 
   /**
@@ -80,11 +81,12 @@ export class ModelStore {
   async read(
     name: string,
     version: string,
+    variant = '',
   ): Promise<{ record: ModelRecord; files: StoredBytes[]; timings: ReadTimings } | undefined> {
     const db = await this.open();
     const t0 = performance.now();
     const tx = db.transaction(['models', 'chunks'], 'readonly');
-    const record = await tx.objectStore('models').get([name, version]);
+    const record = await tx.objectStore('models').get([name, version, variant]);
     if (!record) return undefined;
     const chunkStore = tx.objectStore('chunks');
     const raw = await Promise.all(
@@ -134,7 +136,13 @@ export class ModelStore {
    * earlier copy of the same name + version. On QuotaExceededError nothing is kept and a
    * {@link QuotaError} reports the origin's usage and quota.
    */
-  async write(name: string, version: string, files: FileToStore[], now = Date.now()): Promise<ModelRecord> {
+  async write(
+    name: string,
+    version: string,
+    files: FileToStore[],
+    options: { variant?: string; now?: number } = {},
+  ): Promise<ModelRecord> {
+    const { variant = '', now = Date.now() } = options;
     const bytes = files.reduce((n, f) => n + f.data.length, 0);
     const { usage, quota } = await estimate();
     if (quota !== null && usage !== null && bytes > quota - usage) {
@@ -152,13 +160,13 @@ export class ModelStore {
       blobId: randomId(),
       chunks: Math.max(1, Math.ceil(f.data.length / CHUNK_BYTES)),
     }));
-    const record: ModelRecord = { name, version, files: stored, bytes, storedAt: now, lastUsedAt: now };
+    const record: ModelRecord = { name, version, variant, files: stored, bytes, storedAt: now, lastUsedAt: now };
     const db = await this.open();
     const tx = db.transaction(['models', 'chunks'], 'readwrite');
     try {
       const models = tx.objectStore('models');
       const chunks = tx.objectStore('chunks');
-      const old = await models.get([name, version]);
+      const old = await models.get([name, version, variant]);
       const writes: Promise<unknown>[] = [];
       for (const f of old?.files ?? []) {
         writes.push(chunks.delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER])));
@@ -196,27 +204,46 @@ export class ModelStore {
   }
 
   /** Records that a version was just used (for least-recently-used eviction). */
-  async touch(name: string, version: string, now = Date.now()): Promise<void> {
+  async touch(name: string, version: string, variant = '', now = Date.now()): Promise<void> {
     const db = await this.open();
     const tx = db.transaction('models', 'readwrite');
-    const record = await tx.store.get([name, version]);
+    const record = await tx.store.get([name, version, variant]);
     if (record) await tx.store.put({ ...record, lastUsedAt: now });
     await tx.done;
   }
 
-  /** Deletes a version and its chunks; returns whether it was stored. */
-  async delete(name: string, version: string): Promise<boolean> {
+  /**
+   * Deletes a version (every variant of it, or only `variant`), its chunks and its variant
+   * choice; returns whether anything was stored.
+   */
+  async delete(name: string, version: string, variant?: string): Promise<boolean> {
     const db = await this.open();
-    const tx = db.transaction(['models', 'chunks'], 'readwrite');
-    const record = await tx.objectStore('models').get([name, version]);
-    if (record) {
-      await tx.objectStore('models').delete([name, version]);
+    const tx = db.transaction(['models', 'chunks', 'choices'], 'readwrite');
+    const models = tx.objectStore('models');
+    const range =
+      variant === undefined
+        ? IDBKeyRange.bound([name, version, ''], [name, version, '\uffff'])
+        : IDBKeyRange.only([name, version, variant]);
+    const records = await models.getAll(range);
+    for (const record of records) {
+      await models.delete([record.name, record.version, record.variant]);
       for (const f of record.files) {
         await tx.objectStore('chunks').delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]));
       }
     }
+    if (variant === undefined) await tx.objectStore('choices').delete([name, version]);
     await tx.done;
-    return record !== undefined;
+    return records.length > 0;
+  }
+
+  /** The variant chosen earlier for a version on this device, if any. */
+  async choice(name: string, version: string): Promise<VariantChoice | undefined> {
+    return (await (await this.open()).get('choices', [name, version]))?.choice;
+  }
+
+  /** Records the variant chosen for a version on this device. */
+  async saveChoice(name: string, version: string, choice: VariantChoice): Promise<void> {
+    await (await this.open()).put('choices', { name, version, choice });
   }
 
   /** Every stored version. */
@@ -225,6 +252,7 @@ export class ModelStore {
     return records.map((r) => ({
       name: r.name,
       version: r.version,
+      ...(r.variant ? { variant: r.variant } : {}),
       bytes: r.bytes,
       sha256: r.files[0]?.sha256 ?? '',
       storedAt: r.storedAt,

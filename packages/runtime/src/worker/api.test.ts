@@ -289,4 +289,66 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
       bytes: 30 + served['http://h/m/model.json']!.body.length,
     });
   });
+
+  it('variants: the choice is made once per device, stored with the winner only, and remade when the device changes', async () => {
+    // Fake format "08 77 <k>": variant k's session answers y = k; only k = 2 matches the golden output.
+    const opened: string[] = [];
+    const engine: Engine = {
+      name: 'variant-test-engine',
+      priority: 1000,
+      accepts: (m) => m.graph[0] === 0x08 && m.graph[1] === 0x77,
+      probe: async (b) => (b === 'wasm' ? null : 'no WebGPU in this test'),
+      init: async () => undefined,
+      open: async (m, backend) => {
+        const k = m.graph[2]!;
+        opened.push(`v${k}`);
+        return {
+          backend,
+          inputs: [{ name: 'x', type: 'float32', dims: [1] }],
+          outputs: [{ name: 'y', type: 'float32', dims: [1] }],
+          run: async () => ({ y: { type: 'float32', data: new Float32Array([k]), dims: [1] } }),
+          dispose: async () => undefined,
+        };
+      },
+    };
+    registerEngine(engine);
+    for (const k of [1, 2, 3]) served[`/v${k}.bin`] = { body: new Uint8Array([0x08, 0x77, k]) };
+    const source = {
+      name: 'variants',
+      version: '1',
+      variants: [1, 2, 3].map((k) => ({ id: `v${k}`, files: [{ path: 'model.bin', url: `/v${k}.bin` }] })),
+      golden: {
+        inputs: { x: { type: 'float32' as const, data: new Float32Array([0]), dims: [1] } },
+        outputs: { y: { type: 'float32' as const, data: new Float32Array([2]), dims: [1] } },
+        tolerance: 0,
+      },
+    };
+    vi.stubGlobal('navigator', { userAgent: 'Mozilla/5.0 Chrome/150.0.0.0' });
+    const rt = await runtime();
+    const first = await rt.load({ callId: ++callId, source });
+    expect(first.variant).toBe('v2');
+    expect(first.choice).toMatchObject({ variant: 'v2', backend: 'wasm', cached: false });
+    expect(first.choice?.deviceKey).toContain('Chrome 150');
+    expect(first.choice?.trials.map((t) => [t.variant, t.ok])).toEqual([
+      ['v1', false],
+      ['v2', true],
+      ['v3', false],
+    ]);
+    expect((await rt.cacheList()).map((m) => m.variant)).toEqual(['v2']);
+
+    // Same device: the stored choice and bytes are used; nothing is downloaded or tried again.
+    requests = [];
+    opened.length = 0;
+    const second = await (await runtime()).load({ callId: ++callId, source });
+    expect(second).toMatchObject({ variant: 'v2', source: 'cache', choice: { cached: true } });
+    expect(requests).toEqual([]);
+    expect(opened).toEqual(['v2']);
+
+    // A browser update: the choice is made again.
+    vi.stubGlobal('navigator', { userAgent: 'Mozilla/5.0 Chrome/151.0.0.0' });
+    opened.length = 0;
+    const third = await (await runtime()).load({ callId: ++callId, source });
+    expect(third.choice).toMatchObject({ variant: 'v2', cached: false });
+    expect(opened).toEqual(['v1', 'v2', 'v3']);
+  });
 });

@@ -11,7 +11,9 @@ import {
   type LoadProgress,
   type LoadRequest,
   type LoadTimings,
+  type ModelBytes,
   type ModelFile,
+  type ModelVariant,
   type RunRequest,
   type RunResult,
   type WorkerApi,
@@ -22,7 +24,29 @@ import { tensorBuffers } from '../shared/index.js';
 import { ModelStore, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import { openModel, registeredEngines } from './engines.js';
+import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
 import { validateFeeds } from './validate.js';
+
+/** Bytes of a version or variant, where they came from, and the files they are. */
+interface Obtained {
+  stored: StoredBytes[];
+  files: ModelFile[];
+  source: LoadedModelInfo['source'];
+  bytes: ModelBytes;
+}
+
+/** Just what the worker reads of a WebGPU adapter. */
+interface GpuLike {
+  requestAdapter(): Promise<{
+    features: Iterable<string>;
+    info?: { vendor?: string; architecture?: string; device?: string; description?: string };
+  } | null>;
+}
+
+/** Timed runs per variant candidate, after one warm-up run. */
+const VARIANT_TIMED_RUNS = 3;
+/** Once this much time has gone into trials, untried variants are skipped. */
+const VARIANT_BUDGET_MS = 3000;
 
 interface LiveModel {
   info: LoadedModelInfo;
@@ -31,7 +55,7 @@ interface LiveModel {
   queue: Promise<unknown>;
   /** Set once a run succeeded, after which a failing run no longer means the backend is bad. */
   ranOnce: boolean;
-  bytes: { graph: Uint8Array; external: { path: string; data: Uint8Array }[] };
+  bytes: ModelBytes;
 }
 
 const DEFAULT_CONFIG: WorkerConfig = {
@@ -93,81 +117,217 @@ export class WorkerRuntime implements WorkerApi {
     signal: AbortSignal,
     onProgress?: (p: LoadProgress) => void,
   ): Promise<LoadedModelInfo> {
+    if (req.source.variants?.length) return this.loadVariant(req, signal, onProgress);
     const t0 = performance.now();
     const { name, version } = req.source;
-    const files = filesOf(req);
     const timings: Partial<LoadTimings> = {};
-    let source: LoadedModelInfo['source'] = 'cache';
+    const got = await this.obtain(req, '', filesOf(req), req.source.files !== undefined, signal, onProgress, timings);
+    const backends: BackendId[] = req.backend ? [req.backend] : this.config.backends;
+    const opened = await openModel(got.bytes, backends, this.engineConfig());
+    timings.backendInit = opened.timings.backendInit;
+    timings.sessionCreate = opened.timings.sessionCreate;
+    await this.keep(req, '', got, opened.session, signal, timings);
+    return this.register(
+      {
+        id: this.nextId++,
+        name,
+        version,
+        backend: opened.session.backend,
+        fallbackReason: opened.fallbackReason,
+        inputs: opened.session.inputs,
+        outputs: opened.session.outputs,
+        source: got.source,
+        timings: { ...timings, total: performance.now() - t0 },
+      },
+      opened.session,
+      got.bytes,
+    );
+  }
 
+  private register(info: LoadedModelInfo, session: EngineSession, bytes: ModelBytes): LoadedModelInfo {
+    this.models.set(info.id, { info, session, queue: Promise.resolve(), ranOnce: false, bytes });
+    return info;
+  }
+
+  /**
+   * The bytes of a version (or one variant of it): from the store when they are there and still
+   * match their recorded hashes, else downloaded and verified, companions included.
+   */
+  private async obtain(
+    req: LoadRequest,
+    variant: string,
+    wanted: ModelFile[],
+    listed: boolean,
+    signal: AbortSignal,
+    onProgress: ((p: LoadProgress) => void) | undefined,
+    timings: Partial<LoadTimings>,
+  ): Promise<Obtained> {
+    const { name, version } = req.source;
+    const files = [...wanted];
     let stored: StoredBytes[] | undefined;
     try {
-      const hit = await this.store.read(name, version);
+      const hit = await this.store.read(name, version, variant);
       if (hit) {
         stored = hit.files;
-        timings.read = hit.timings.read;
-        timings.verify = hit.timings.verify;
+        timings.read = (timings.read ?? 0) + hit.timings.read;
+        timings.verify = (timings.verify ?? 0) + hit.timings.verify;
       }
     } catch (err) {
       // S1: stored bytes that no longer match their hash are never used; drop them and fetch anew.
       if (!(err instanceof IntegrityError)) throw err;
-      await this.store.delete(name, version);
+      await this.store.delete(name, version, variant);
     }
-    if (stored && !sameFiles(stored, files, req.source.files !== undefined)) stored = undefined;
+    if (stored && !sameFiles(stored, files, listed)) stored = undefined;
     if (signal.aborted) throw new AbortError();
-
+    let source: LoadedModelInfo['source'] = 'cache';
     if (!stored) {
       source = 'network';
       const td = performance.now();
+      const verifiedBefore = timings.verify ?? 0;
       stored = await this.fetchAll(req, files, signal, onProgress, timings);
-      const extra = req.source.files ? [] : companionsOf(stored[0]!.data, files[0]!.url);
+      const extra = listed ? [] : companionsOf(stored[0]!.data, files[0]!.url);
       if (extra.length) {
-        const verified = timings.verify ?? 0;
         stored = [...stored, ...(await this.fetchAll(req, extra, signal, onProgress, timings))];
-        timings.verify = (timings.verify ?? 0) + verified;
         files.push(...extra);
       }
-      timings.download = performance.now() - td - (timings.verify ?? 0);
+      timings.download = (timings.download ?? 0) + performance.now() - td - ((timings.verify ?? 0) - verifiedBefore);
     } else {
-      void this.store.touch(name, version).catch(() => undefined);
+      void this.store.touch(name, version, variant).catch(() => undefined);
     }
     if (signal.aborted) throw new AbortError();
-
     const [graph, ...external] = stored;
-    const bytes = { graph: graph!.data, external: external.map((f) => ({ path: f.path, data: f.data })) };
-    const backends: BackendId[] = req.backend ? [req.backend] : this.config.backends;
-    const opened = await openModel(bytes, backends, this.engineConfig());
-    timings.backendInit = opened.timings.backendInit;
-    timings.sessionCreate = opened.timings.sessionCreate;
+    return {
+      stored,
+      files,
+      source,
+      bytes: { graph: graph!.data, external: external.map((f) => ({ path: f.path, data: f.data })) },
+    };
+  }
+
+  /**
+   * Stores downloaded bytes once their session has opened: bytes that download intact but are
+   * no model the backend can run must not come back from the store on the next load. On any
+   * failure the session is disposed.
+   */
+  private async keep(
+    req: LoadRequest,
+    variant: string,
+    got: Obtained,
+    session: EngineSession,
+    signal: AbortSignal,
+    timings: Partial<LoadTimings>,
+  ): Promise<void> {
     try {
       if (signal.aborted) throw new AbortError();
-      if (source === 'network') {
-        // Stored only once it has opened: bytes that download intact but are no model the
-        // backend can run must not come back from the store on the next load.
-        const tw = performance.now();
-        const withHashes = await Promise.all(
-          stored.map(async (f, i) => ({ ...f, sha256: files[i]!.sha256 ?? (await sha256Hex(f.data)) })),
-        );
-        await this.store.write(name, version, withHashes);
-        timings.write = performance.now() - tw;
-      }
+      if (got.source !== 'network') return;
+      const tw = performance.now();
+      const withHashes = await Promise.all(
+        got.stored.map(async (f, i) => ({ ...f, sha256: got.files[i]!.sha256 ?? (await sha256Hex(f.data)) })),
+      );
+      await this.store.write(req.source.name, req.source.version, withHashes, { variant });
+      timings.write = performance.now() - tw;
     } catch (err) {
-      await opened.session.dispose();
+      await session.dispose();
       throw err;
     }
-    const id = this.nextId++;
-    const info: LoadedModelInfo = {
-      id,
-      name,
-      version,
-      backend: opened.session.backend,
-      fallbackReason: opened.fallbackReason,
-      inputs: opened.session.inputs,
-      outputs: opened.session.outputs,
-      source,
-      timings: { ...timings, total: performance.now() - t0 },
+  }
+
+  /**
+   * Loads a version that lists variants: reuses the choice made earlier on this device when it
+   * is still valid for it, else tries the candidates (golden check, timed runs) and keeps the
+   * fastest correct one. Only the winner is stored.
+   */
+  private async loadVariant(
+    req: LoadRequest,
+    signal: AbortSignal,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<LoadedModelInfo> {
+    const t0 = performance.now();
+    const { name, version, variants = [], golden } = req.source;
+    const timings: Partial<LoadTimings> = {};
+    const caps = await this.deviceCaps(req.backend ? [req.backend] : this.config.backends);
+    const byId = new Map(variants.map((v) => [v.id, v]));
+    const obtained = new Map<string, Obtained>();
+    const open = async (variant: ModelVariant, backend: BackendId) => {
+      let got = obtained.get(variant.id);
+      if (!got) {
+        got = await this.obtain(req, variant.id, variant.files, variant.files.length > 1, signal, onProgress, timings);
+        obtained.set(variant.id, got);
+      }
+      return (await openModel(got.bytes, [backend], this.engineConfig())).session;
     };
-    this.models.set(id, { info, session: opened.session, queue: Promise.resolve(), ranOnce: false, bytes });
-    return info;
+
+    let chosen: Chosen | undefined;
+    const previous = await this.store.choice(name, version);
+    const again = previous && previous.deviceKey === caps.key ? byId.get(previous.variant) : undefined;
+    if (previous && again && caps.backends.includes(previous.backend)) {
+      try {
+        chosen = {
+          variant: again,
+          session: await open(again, previous.backend),
+          choice: { ...previous, cached: true },
+        };
+      } catch {
+        // The stored choice no longer works here (evicted, broken): choose anew.
+      }
+    }
+    if (!chosen) {
+      const { list, skipped } = candidates(variants, caps, new Map());
+      chosen = await chooseVariant(list, skipped, open, golden, caps, {
+        runs: VARIANT_TIMED_RUNS,
+        budgetMs: VARIANT_BUDGET_MS,
+        now: () => performance.now(),
+      });
+      await this.store.saveChoice(name, version, chosen.choice);
+    }
+    const got = obtained.get(chosen.variant.id)!;
+    await this.keep(req, chosen.variant.id, got, chosen.session, signal, timings);
+    return this.register(
+      {
+        id: this.nextId++,
+        name,
+        version,
+        backend: chosen.session.backend,
+        inputs: chosen.session.inputs,
+        outputs: chosen.session.outputs,
+        source: got.source,
+        timings: { ...timings, total: performance.now() - t0 },
+        variant: chosen.variant.id,
+        choice: chosen.choice,
+      },
+      chosen.session,
+      got.bytes,
+    );
+  }
+
+  /**
+   * The backends this device runs, its WebGPU features, and the key a variant choice is cached
+   * under: browser major version, GPU adapter and engine versions. A choice is remade when any
+   * of them changes (a browser update can fix or break a WebGPU path).
+   */
+  private async deviceCaps(preferred: BackendId[]): Promise<DeviceCaps> {
+    const config = this.engineConfig();
+    const engines = registeredEngines();
+    const backends: BackendId[] = [];
+    for (const b of preferred) {
+      const reasons = await Promise.all(engines.map((e) => e.probe(b, config)));
+      if (reasons.some((r) => r === null)) backends.push(b);
+    }
+    let gpuFeatures = new Set<string>();
+    let gpu = 'none';
+    const nav = globalThis.navigator as (Navigator & { gpu?: GpuLike }) | undefined;
+    if (backends.includes('webgpu') && nav?.gpu) {
+      const adapter = await nav.gpu.requestAdapter().catch(() => null);
+      if (adapter) {
+        gpuFeatures = new Set(adapter.features);
+        const info = adapter.info ?? {};
+        gpu = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join('/') || 'unknown';
+      }
+    }
+    const ua = nav?.userAgent ?? '';
+    const browser = /(Firefox|Edg|Chrome|Version)\/(\d+)/.exec(ua)?.slice(1, 3).join(' ') ?? 'unknown';
+    const versions = engines.map((e) => e.version ?? e.name).join(', ');
+    return { backends, gpuFeatures, key: `${browser} | gpu ${gpu} | ${versions}` };
   }
 
   /** Downloads every file, checking each against its expected hash as it completes (U1). */
