@@ -56,7 +56,8 @@ export function activationParams(min: number, max: number): ActivationParams {
   const hi = Math.max(0, max);
   if (!(hi > lo)) return { scale: 1, zeroPoint: 0 };
   const scale = (hi - lo) / 255;
-  return { scale, zeroPoint: clamp(roundHalfToEven(-lo / scale), 0, 255) };
+  // `+ 0` turns -0 (from lo = -0) into 0.
+  return { scale, zeroPoint: clamp(roundHalfToEven(-lo / scale), 0, 255) + 0 };
 }
 
 /** QuantizeLinear to uint8, saturating (reference implementation for tests and error estimates). */

@@ -61,17 +61,18 @@ export function quantizeWeights(model: ModelProto): Map<string, QuantizedWeightI
   const done = new Map<string, QuantizedWeightInfo>();
   if (!graph) return done;
   ensureNodeNames(graph);
-  const inits = initializerMap(graph);
+  const original = initializerMap(graph);
+  const inits = new Map(original);
   const dqNodes: NodeProto[] = [];
   for (const node of graph.node) {
-    const slot = weightSlot(node, inits);
+    const slot = weightSlot(node, original);
     if (!slot) continue;
     const seen = done.get(slot.name);
     if (seen) {
       seen.ops.push(node.opType);
       continue;
     }
-    const t = inits.get(slot.name)!;
+    const t = original.get(slot.name)!;
     const dims = dimsOf(t);
     const qw = quantizeWeightPerChannel(floatData(t), dims, slot.axis);
     const qName = `${slot.name}_quantized`;
