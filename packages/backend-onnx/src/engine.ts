@@ -102,13 +102,6 @@ function ownedData<T extends ArrayBufferView>(data: T): T {
   return (data as unknown as { slice(): T }).slice();
 }
 
-function isFiniteOutput(t: Tensor): boolean {
-  if (t.type !== 'float32' && t.type !== 'float64') return true;
-  const d = t.data as Float32Array | Float64Array;
-  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return false;
-  return true;
-}
-
 class OnnxSession implements EngineSession {
   constructor(
     private readonly ort: OrtModule,
@@ -146,48 +139,9 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Synthetic inputs for the probe run: unknown dims become 1, values a constant. */
-function probeFeeds(inputs: ValueInfo[]): TensorMap {
-  const feeds: TensorMap = {};
-  for (const input of inputs) {
-    const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
-    const n = dims.reduce((a, b) => a * b, 1);
-    feeds[input.name] = makeFilled(input.type, n, dims);
-  }
-  return feeds;
-}
-
-function makeFilled(type: TensorType, n: number, dims: number[]): Tensor {
-  switch (type) {
-    case 'float32':
-      return { type, data: new Float32Array(n).fill(0.5), dims };
-    case 'float64':
-      return { type, data: new Float64Array(n).fill(0.5), dims };
-    case 'int64':
-      return { type, data: new BigInt64Array(n).fill(1n), dims };
-    case 'uint64':
-      return { type, data: new BigUint64Array(n).fill(1n), dims };
-    case 'int32':
-      return { type, data: new Int32Array(n).fill(1), dims };
-    case 'uint32':
-      return { type, data: new Uint32Array(n).fill(1), dims };
-    case 'int16':
-      return { type, data: new Int16Array(n).fill(1), dims };
-    case 'uint16':
-    case 'float16':
-      return { type, data: new Uint16Array(n), dims };
-    case 'int8':
-      return { type, data: new Int8Array(n).fill(1), dims };
-    case 'uint8':
-    case 'bool':
-      return { type, data: new Uint8Array(n).fill(1), dims };
-  }
-}
-
 /**
- * The onnxruntime-web engine. On WebGPU it checks the session with one probe run on synthetic
- * inputs, because onnxruntime-web can create a WebGPU session that then fails or returns
- * non-finite values on its first run; the worker then falls back to WASM.
+ * The onnxruntime-web engine. (The worker checks a new WebGPU session with one probe run before
+ * trusting it: onnxruntime-web can create a WebGPU session that then fails on its first run.)
  */
 export const onnxEngine: Engine = {
   name: 'onnx',
@@ -239,23 +193,12 @@ export const onnxEngine: Engine = {
       if (backend === 'wasm') throw new ModelFormatError(`onnxruntime cannot load the model: ${text}`, { cause: err });
       throw new Error(`session creation failed: ${text}`, { cause: err });
     }
-    const s = new OnnxSession(
+    return new OnnxSession(
       ort,
       session,
       backend,
       valueInfos(session.inputMetadata),
       valueInfos(session.outputMetadata),
     );
-    if (backend === 'webgpu') {
-      try {
-        const out = await s.run(probeFeeds(s.inputs));
-        const bad = Object.entries(out).find(([, t]) => !isFiniteOutput(t));
-        if (bad) throw new Error(`probe run gave non-finite values in output "${bad[0]}"`);
-      } catch (err) {
-        await s.dispose();
-        throw new Error(`probe run failed: ${message(err)}`, { cause: err });
-      }
-    }
-    return s;
   },
 };

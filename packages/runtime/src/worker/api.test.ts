@@ -211,8 +211,8 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
   });
 
   it('a WebGPU session whose first run fails is reopened on WASM, the run succeeds and says so', async () => {
-    // A fake engine for a fake format (first bytes 08 99): its WebGPU sessions open fine and
-    // then fail to run, the way onnxruntime-web's WebGPU provider sometimes does.
+    // A fake engine for a fake format (first bytes 08 99): its WebGPU sessions open and pass the
+    // probe run, then fail on real input, the way onnxruntime-web's WebGPU provider sometimes does.
     const runs: BackendId[] = [];
     const session = (backend: BackendId): EngineSession => ({
       backend,
@@ -220,7 +220,8 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
       outputs: [{ name: 'y', type: 'float32', dims: [1] }],
       run: async (feeds) => {
         runs.push(backend);
-        if (backend === 'webgpu') throw new Error('GPU validation error');
+        // The probe run (synthetic 0.5 inputs) passes; the app's first real input fails.
+        if (backend === 'webgpu' && (feeds.x!.data as Float32Array)[0] === 42) throw new Error('GPU validation error');
         return { y: feeds.x! };
       },
       dispose: async () => undefined,
@@ -246,7 +247,7 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     expect(Array.from(first.outputs.y!.data as Float32Array)).toEqual([42]);
     const second = await rt.run({ callId: ++callId, modelId: info.id, feeds });
     expect(second.backend).toBeUndefined();
-    expect(runs).toEqual(['webgpu', 'wasm', 'wasm']);
+    expect(runs).toEqual(['webgpu', 'webgpu', 'wasm', 'wasm']);
   });
 
   it('downloads and stores the companion files an engine names (TF.js shards), and loads them from the store', async () => {

@@ -315,7 +315,7 @@ export class WorkerRuntime implements WorkerApi {
     }
     let gpuFeatures = new Set<string>();
     let gpu = 'none';
-    const nav = globalThis.navigator as (Navigator & { gpu?: GpuLike }) | undefined;
+    const nav = globalThis.navigator as { gpu?: GpuLike; userAgent?: string } | undefined;
     if (backends.includes('webgpu') && nav?.gpu) {
       const adapter = await nav.gpu.requestAdapter().catch(() => null);
       if (adapter) {

@@ -12,8 +12,14 @@ import { openModel } from './engines.js';
 const model: ModelBytes = { graph: new Uint8Array([8, 1]), external: [] };
 const config = { numThreads: 1 };
 
-function session(backend: BackendId): EngineSession {
-  return { backend, inputs: [], outputs: [], run: async () => ({}), dispose: async () => undefined };
+function session(backend: BackendId, output = 1): EngineSession {
+  return {
+    backend,
+    inputs: [{ name: 'x', type: 'float32', dims: ['batch', 3] }],
+    outputs: [{ name: 'y', type: 'float32', dims: [1] }],
+    run: async () => ({ y: { type: 'float32', data: new Float32Array([output]), dims: [1] } }),
+    dispose: async () => undefined,
+  };
 }
 
 /** A fake engine: `unavailable` backends fail the probe, `failing` ones fail to open. */
@@ -63,6 +69,13 @@ describe('openModel: backend selection', () => {
     expect(tried).toEqual(['webgpu', 'wasm']);
     expect(opened.session.backend).toBe('wasm');
     expect(opened.fallbackReason).toContain('non-finite');
+  });
+
+  it('falls back when a new WebGPU session gives non-finite values on its probe run', async () => {
+    const nan: Engine = { ...engine({}), open: async (_m, b) => session(b, b === 'webgpu' ? NaN : 1) };
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [nan]);
+    expect(opened.session.backend).toBe('wasm');
+    expect(opened.fallbackReason).toBe('webgpu: probe run failed: probe run gave non-finite values in output "y"');
   });
 
   it('throws one combined BackendError listing every attempt when all fail', async () => {

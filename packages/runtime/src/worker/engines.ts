@@ -8,6 +8,7 @@ import {
   type EngineSession,
   type ModelBytes,
 } from '@outpost/core';
+import { allFinite, syntheticFeeds } from './feeds.js';
 
 const engines: Engine[] = [];
 
@@ -20,6 +21,21 @@ export function registerEngine(engine: Engine): void {
 /** The registered engines. */
 export function registeredEngines(): readonly Engine[] {
   return engines;
+}
+
+/**
+ * One run on synthetic inputs before a WebGPU session is trusted: a WebGPU session can be
+ * created and then fail, or return non-finite values, on its first run. Disposes and throws
+ * when it does, so the next backend is tried.
+ */
+async function probeRun(session: EngineSession): Promise<void> {
+  try {
+    const bad = allFinite(await session.run(syntheticFeeds(session.inputs)));
+    if (bad) throw new Error(`probe run gave non-finite values in output "${bad}"`);
+  } catch (err) {
+    await session.dispose().catch(() => undefined);
+    throw new Error(`probe run failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
 
 /** The session that opened, and why earlier backends were passed over. */
@@ -65,6 +81,7 @@ export async function openModel(
         await engine.init(backend, config);
         t1 = performance.now();
         const session = await engine.open(model, backend, config);
+        if (backend === 'webgpu') await probeRun(session);
         const t2 = performance.now();
         const fallbackReason = attempts.length
           ? attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')

@@ -4,13 +4,11 @@ import {
   type EngineSession,
   type GoldenCheck,
   type ModelVariant,
-  type Tensor,
   type TensorMap,
-  type TensorType,
-  type ValueInfo,
   type VariantChoice,
   type VariantTrial,
 } from '@outpost/core';
+import { copyFeeds, syntheticFeeds } from './feeds.js';
 
 /** What a candidate trial needs from the worker: open a variant on a backend. */
 export type OpenVariant = (variant: ModelVariant, backend: BackendId) => Promise<EngineSession>;
@@ -74,51 +72,6 @@ export function maxAbsDiff(actual: TensorMap, expected: TensorMap): number {
     }
   }
   return max;
-}
-
-/** Inputs for timing when no golden inputs are given: unknown dims are 1, values 0.5 (or 1). */
-export function syntheticFeeds(inputs: readonly ValueInfo[]): TensorMap {
-  const feeds: TensorMap = {};
-  for (const input of inputs) {
-    const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
-    const n = dims.reduce((a, b) => a * b, 1);
-    feeds[input.name] = filled(input.type, n, dims);
-  }
-  return feeds;
-}
-
-function filled(type: TensorType, n: number, dims: number[]): Tensor {
-  switch (type) {
-    case 'float32':
-      return { type, data: new Float32Array(n).fill(0.5), dims };
-    case 'float64':
-      return { type, data: new Float64Array(n).fill(0.5), dims };
-    case 'int64':
-      return { type, data: new BigInt64Array(n).fill(1n), dims };
-    case 'uint64':
-      return { type, data: new BigUint64Array(n).fill(1n), dims };
-    case 'int32':
-      return { type, data: new Int32Array(n).fill(1), dims };
-    case 'uint32':
-      return { type, data: new Uint32Array(n).fill(1), dims };
-    case 'int16':
-      return { type, data: new Int16Array(n).fill(1), dims };
-    case 'int8':
-      return { type, data: new Int8Array(n).fill(1), dims };
-    case 'uint16':
-    case 'float16':
-      return { type, data: new Uint16Array(n), dims };
-    case 'uint8':
-    case 'bool':
-      return { type, data: new Uint8Array(n).fill(1), dims };
-  }
-}
-
-/** Copies feeds, since a run may not keep its inputs intact for the next one. */
-function copyFeeds(feeds: TensorMap): TensorMap {
-  const out: TensorMap = {};
-  for (const [k, t] of Object.entries(feeds)) out[k] = { ...t, data: t.data.slice() };
-  return out;
 }
 
 function median(xs: number[]): number {
