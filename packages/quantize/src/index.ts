@@ -1,8 +1,14 @@
+export { collectRanges } from './calibrate.js';
+export type { CalibrationMethod, Range } from './calibrate.js';
 export { CalibrationDataError, UnsupportedModelError } from './errors.js';
 export { normalizeModel, TARGET_OPSET } from './normalize.js';
 export type { NormalizeSummary } from './normalize.js';
-export { decodeModel, encodeModel } from './onnx.js';
+export { readNpy, writeNpy } from './npy.js';
+export type { NpyArray } from './npy.js';
+export { cloneModel, decodeModel, encodeModel } from './onnx.js';
 export type { ModelProto } from './onnx.js';
+export { insertQdq, qdqCandidates, qdqTensors, QDQ_OPS } from './qdq.js';
+export type { QdqPlan } from './qdq.js';
 export { quantizeWeights, weightSlot, WEIGHT_OPS } from './weights.js';
 export type { QuantizedWeightInfo, WeightSlot } from './weights.js';
 export { Session, runAll, median } from './runtime.js';

@@ -15,9 +15,13 @@ const fixture = fileURLToPath(new URL('../test/fixture/', import.meta.url));
 // The test finds ORT on its own (via Node's resolution of the package entry) so that a wrong
 // lookup in the plugin cannot make both sides agree.
 const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+// This workspace has @outpost/backend-tfjs, so the plugin serves tfjs-backend-wasm's files too.
+const tfjsDist =
+  dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')) + '/dist';
 
 const PLAIN = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
 const ASYNCIFY = ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
+const TFJS = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 const ISOLATION = {
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-embedder-policy': 'require-corp',
@@ -133,13 +137,13 @@ describe('build and preview', () => {
     );
   }, SLOW.timeout);
 
-  it('emits the ORT files unhashed at outpost-ort/, byte-identical to node_modules', SLOW, async () => {
+  it('emits the ORT and TF.js wasm files unhashed at outpost-ort/, byte-identical to node_modules', SLOW, async () => {
     const emitted = await filesIn(join(outDir(), 'outpost-ort'));
-    expect(emitted).toEqual([...ASYNCIFY, ...PLAIN].sort());
+    expect(emitted).toEqual([...ASYNCIFY, ...PLAIN, ...TFJS].sort());
     for (const name of emitted) {
       const [built, source] = await Promise.all([
         readFile(join(outDir(), 'outpost-ort', name)),
-        readFile(join(ortDist, name)),
+        readFile(join(name.startsWith('tfjs') ? tfjsDist : ortDist, name)),
       ]);
       expect(built.equals(source), name).toBe(true);
     }
@@ -173,19 +177,23 @@ describe('build and preview', () => {
     expect(printed).toMatch(/\.wasm[^\n]*\n\s*Content-Type: application\/wasm/);
   });
 
-  it('leaves the asyncify files out with webgpu: false, and follows base', SLOW, async () => {
-    const dir = join(tmp, 'dist-nowebgpu');
-    await build(
-      fixtureConfig({
-        base: '/sub/',
-        plugins: [outpost({ webgpu: false })],
-        build: { outDir: dir, emptyOutDir: true },
-      }),
-    );
-    expect(await filesIn(join(dir, 'outpost-ort'))).toEqual(PLAIN);
-    const page = [...(await jsIn(join(dir, 'assets')))].find(([name]) => name.startsWith('index-'))?.[1];
-    expect(page).toMatch(/["'`]\/sub\/outpost-ort\/["'`]/);
-  });
+  it(
+    'leaves the asyncify files out with webgpu: false, TF.js out with tfjs: false, and follows base',
+    SLOW,
+    async () => {
+      const dir = join(tmp, 'dist-nowebgpu');
+      await build(
+        fixtureConfig({
+          base: '/sub/',
+          plugins: [outpost({ webgpu: false, tfjs: false })],
+          build: { outDir: dir, emptyOutDir: true },
+        }),
+      );
+      expect(await filesIn(join(dir, 'outpost-ort'))).toEqual(PLAIN);
+      const page = [...(await jsIn(join(dir, 'assets')))].find(([name]) => name.startsWith('index-'))?.[1];
+      expect(page).toMatch(/["'`]\/sub\/outpost-ort\/["'`]/);
+    },
+  );
 
   it('previews the page, the worker and the ORT files cross-origin isolated', SLOW, async () => {
     const server = await preview(
@@ -254,6 +262,12 @@ describe('dev server', () => {
       expect(await glue.text()).toBe(await readFile(join(ortDist, 'ort-wasm-simd-threaded.mjs'), 'utf8'));
 
       // Only the files production gets; the rest of ORT's dist is not reachable.
+      const tfjs = await fetch(at('/outpost-ort/tfjs-backend-wasm-simd.wasm'));
+      expect(tfjs.headers.get('content-type')).toBe('application/wasm');
+      expect(
+        Buffer.from(await tfjs.arrayBuffer()).equals(await readFile(join(tfjsDist, 'tfjs-backend-wasm-simd.wasm'))),
+      ).toBe(true);
+
       const jsep = await fetch(at('/outpost-ort/ort-wasm-simd-threaded.jsep.wasm'));
       expect(jsep.status).toBe(404);
       await jsep.arrayBuffer();

@@ -10,9 +10,19 @@ export interface OutpostViteOptions {
    * @defaultValue `true`
    */
   webgpu?: boolean;
+  /**
+   * Also serve (dev) and emit (build) tfjs-backend-wasm's three `.wasm` files (about 1.2 MB)
+   * beside ONNX Runtime's, and pre-bundle the TF.js packages in dev, for apps that use
+   * `@outpost/runtime/tfjs`. Left unset, this happens exactly when `@outpost/backend-tfjs` is
+   * installed; `true` makes its absence an error, `false` leaves TF.js out even when installed.
+   *
+   * @defaultValue `undefined` (when `@outpost/backend-tfjs` is installed)
+   */
+  tfjs?: boolean;
 }
 
 /** The value every {@link OutpostViteOptions} field takes when it is left out. */
-export const outpostDefaults: Readonly<Required<OutpostViteOptions>> = Object.freeze({
+export const outpostDefaults: Readonly<OutpostViteOptions & { webgpu: boolean }> = Object.freeze({
   webgpu: true,
+  tfjs: undefined,
 });

@@ -45,7 +45,7 @@ export function ortFiles(webgpu: boolean): string[] {
  * way Vite does (workspaces, pnpm). It walks Node's own lookup list rather than resolving an
  * entry point, so it works whatever the package's `exports` allows.
  */
-function findPackageDir(name: string, fromDir: string): string | undefined {
+export function findPackageDir(name: string, fromDir: string): string | undefined {
   const lookup = createRequire(join(fromDir, 'noop.js')).resolve.paths(name) ?? [];
   for (const dir of lookup) {
     const candidate = join(dir, name);

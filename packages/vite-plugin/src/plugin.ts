@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream';
 import { defaultClientConditions } from 'vite';
 import type { Connect, Plugin, ResolvedConfig, ViteDevServer } from 'vite';
@@ -8,6 +8,7 @@ import { hostingAdvice, missingIsolationHeaders } from './headers.js';
 import { outpostDefaults } from './options.js';
 import type { OutpostViteOptions } from './options.js';
 import { checkOrtDist, locateOrtDist, ORT_DIR, ortFiles } from './ort.js';
+import { installedTfjsPackages, locateTfjsWasmDist, TFJS_WASM_FILES } from './tfjs.js';
 
 /**
  * Makes onnxruntime-web resolve to its `ort.*.min.mjs` builds, which load the glue and `.wasm`
@@ -21,7 +22,7 @@ const EXTERN_WASM_CONDITION = 'onnxruntime-web-use-extern-wasm';
  * The pre-bundler would rewrite the runtime's `new URL('../worker/index.js', import.meta.url)`
  * relative to `.vite/deps` (a worker that 404s) and would inline ORT's dynamic imports.
  */
-const NOT_PREBUNDLED = ['onnxruntime-web', '@outpost/runtime', '@outpost/backend-onnx'];
+const NOT_PREBUNDLED = ['onnxruntime-web', '@outpost/runtime', '@outpost/backend-onnx', '@outpost/backend-tfjs'];
 
 const DEFINE_NAME = '__OUTPOST_ORT_PATHS__';
 
@@ -49,11 +50,12 @@ function publicBase(rawBase: string | undefined, isBuild: boolean, isSsrBuild: b
 }
 
 /**
- * Serves `${base}outpost-ort/<file>` from onnxruntime-web's `dist` as is: Vite's own pipeline
- * would transform the glue (it uses `import.meta.url` to start its pthread workers) and does not
- * send `.wasm` files with the type `WebAssembly.instantiateStreaming` requires.
+ * Serves `${base}outpost-ort/<file>` from onnxruntime-web's `dist` (and tfjs-backend-wasm's) as
+ * is: Vite's own pipeline would transform the glue (it uses `import.meta.url` to start its
+ * pthread workers) and does not send `.wasm` files with the type `WebAssembly.instantiateStreaming`
+ * requires. `files` maps each served name to the file on disk.
  */
-function ortFileMiddleware(server: ViteDevServer, dist: string, files: readonly string[]): Connect.NextHandleFunction {
+function ortFileMiddleware(server: ViteDevServer, files: ReadonlyMap<string, string>): Connect.NextHandleFunction {
   return (req, res, next) => {
     const prefix = `${server.config.base}${ORT_DIR}/`;
     const path = req.url?.split('?', 1)[0];
@@ -68,12 +70,12 @@ function ortFileMiddleware(server: ViteDevServer, dist: string, files: readonly 
     const name = path.slice(prefix.length);
     // Only the listed names: the prefix must not become a window onto node_modules, and a file
     // production will not have (asyncify with `webgpu: false`) must be missing in dev too.
-    if (!files.includes(name)) {
+    const file = files.get(name);
+    if (file === undefined) {
       res.statusCode = 404;
       res.end();
       return;
     }
-    const file = join(dist, name);
     stat(file).then(
       (stats) => {
         const etag = `W/"${stats.size}-${stats.mtimeMs}"`;
@@ -117,10 +119,10 @@ function ortFileMiddleware(server: ViteDevServer, dist: string, files: readonly 
  */
 export function outpost(options: OutpostViteOptions = {}): Plugin {
   const webgpu = options.webgpu ?? outpostDefaults.webgpu;
-  const files = ortFiles(webgpu);
   let ortPrefix = '';
   let config: ResolvedConfig | undefined;
-  let ortDist = '';
+  /** Served name → file on disk, for everything at `${base}outpost-ort/`. */
+  const files = new Map<string, string>();
   let advised = false;
 
   return {
@@ -129,8 +131,13 @@ export function outpost(options: OutpostViteOptions = {}): Plugin {
     config(user, env) {
       ortPrefix = `${publicBase(user.base, env.command === 'build', env.isSsrBuild === true)}${ORT_DIR}/`;
       const serverHeaders = user.server?.headers;
+      const root = resolve(user.root ?? process.cwd());
+      const tfjs = options.tfjs ?? outpostDefaults.tfjs;
       return {
-        optimizeDeps: { exclude: NOT_PREBUNDLED },
+        optimizeDeps: {
+          exclude: NOT_PREBUNDLED,
+          include: tfjs !== false && locateTfjsWasmDist(root) ? installedTfjsPackages(root) : [],
+        },
         // ORT's dynamic imports and the runtime's code splitting need module workers.
         worker: { format: 'es' },
         define: { [DEFINE_NAME]: JSON.stringify(ortPrefix) },
@@ -169,22 +176,31 @@ export function outpost(options: OutpostViteOptions = {}): Plugin {
             `${JSON.stringify(resolved.base)}; a plugin after outpost() changed base. Put outpost() last.`,
         );
       }
-      ortDist = locateOrtDist(resolved.root);
+      const ortDist = locateOrtDist(resolved.root);
       checkOrtDist(ortDist, webgpu);
+      for (const name of ortFiles(webgpu)) files.set(name, join(ortDist, name));
+      const tfjs = options.tfjs ?? outpostDefaults.tfjs;
+      const tfjsDist = tfjs === false ? undefined : locateTfjsWasmDist(resolved.root);
+      if (tfjs === true && !tfjsDist) {
+        throw new Error(
+          `@outpost/vite: tfjs: true, but @outpost/backend-tfjs is not installed (from ${resolved.root})`,
+        );
+      }
+      if (tfjsDist) for (const name of TFJS_WASM_FILES) files.set(name, join(tfjsDist, name));
     },
 
     configureServer(server) {
       // Registered directly, not returned, so it runs before Vite's transform middleware.
-      server.middlewares.use(ortFileMiddleware(server, ortDist, files));
+      server.middlewares.use(ortFileMiddleware(server, files));
     },
 
     async generateBundle() {
       if (this.environment.config.consumer !== 'client') return;
-      for (const name of files) {
+      for (const [name, file] of files) {
         this.emitFile({
           type: 'asset',
           fileName: `${ORT_DIR}/${name}`,
-          source: await readFile(join(ortDist, name)),
+          source: await readFile(file),
         });
       }
     },
