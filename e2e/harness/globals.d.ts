@@ -3,5 +3,12 @@ interface Window {
   outpost: typeof import('@outpost/runtime');
   /** onnxruntime-web on the page thread, the peer Outpost is compared with. */
   loadOrt: (build?: 'wasm' | 'webgpu') => Promise<typeof import('onnxruntime-web')>;
+  /** TF.js (core and converter) called directly on the page, on `backend`, for TF.js parity. */
+  loadTfjs: (backend?: 'wasm' | 'webgpu') => Promise<{
+    tf: typeof import('@tensorflow/tfjs-core');
+    loadGraphModel: typeof import('@tensorflow/tfjs-converter').loadGraphModel;
+  }>;
+  /** `@outpost/runtime/tfjs`, imported on demand. */
+  loadOutpostTfjs: () => Promise<typeof import('@outpost/runtime/tfjs')>;
   harnessReady: boolean;
 }

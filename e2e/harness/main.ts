@@ -10,6 +10,23 @@ window.loadOrt = async (build = 'wasm') => {
   ort.env.wasm.wasmPaths = new URL(__OUTPOST_ORT_PATHS__, location.href).href;
   return ort;
 };
+// TF.js called directly on the page, the peer of `@outpost/runtime/tfjs`, imported only when a
+// spec asks so that the harness's own bundle stays ONNX-only. Its WASM threads would start from
+// blob: URLs, which the harness's strict CSP forbids (the Outpost worker detects that and uses
+// one thread too), so it runs single-threaded.
+window.loadTfjs = async (backend = 'wasm') => {
+  const [tf, converter] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-converter')]);
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    wasm.setWasmPaths(new URL(__OUTPOST_ORT_PATHS__, location.href).href);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  } else {
+    await import('@tensorflow/tfjs-backend-webgpu');
+  }
+  if (!(await tf.setBackend(backend))) throw new Error(`TF.js ${backend} backend did not start`);
+  return { tf, loadGraphModel: converter.loadGraphModel };
+};
+window.loadOutpostTfjs = () => import('@outpost/runtime/tfjs');
 // ?sw=1 registers a service worker that keeps what the page loads, so a fresh page can start
 // with the network gone (the offline spec).
 if (new URLSearchParams(location.search).has('sw')) {
