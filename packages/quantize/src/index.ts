@@ -13,3 +13,15 @@ export { quantizeWeights, weightSlot, WEIGHT_OPS } from './weights.js';
 export type { QuantizedWeightInfo, WeightSlot } from './weights.js';
 export { Session, runAll, median } from './runtime.js';
 export type { Feeds, FloatTensor, Outputs } from './runtime.js';
+export { accuracy, compareOutputs, relativeError } from './evaluate.js';
+export type { OutputError } from './evaluate.js';
+export { opGroup, quantize, QUANTIZE_DEFAULTS } from './quantize.js';
+export type {
+  GroupChoice,
+  ProgressEvent,
+  QuantizeMode,
+  QuantizeOptions,
+  QuantizeReport,
+  QuantizeResult,
+} from './quantize.js';
+export { formatReport } from './report.js';

@@ -1,3 +1,4 @@
+import { ensureNodeNames } from './graph.js';
 import { UnsupportedModelError } from './errors.js';
 import type { AttributeProto, ModelProto, NodeProto, TensorProto } from './onnx.js';
 import {
@@ -191,6 +192,7 @@ export function upgradeOpset(model: ModelProto, summary: Pick<NormalizeSummary, 
  * onnxruntime may constant-fold what the quantizer inserts).
  */
 export function normalizeModel(model: ModelProto): NormalizeSummary {
+  if (model.graph) ensureNodeNames(model.graph);
   const summary: NormalizeSummary = {
     constantsToInitializers: constantsToInitializers(model),
     opsetBefore: defaultOpset(model),

@@ -1,0 +1,275 @@
+import type { CalibrationMethod, Range } from './calibrate.js';
+import { collectRanges } from './calibrate.js';
+import { CalibrationDataError } from './errors.js';
+import type { OutputError } from './evaluate.js';
+import { accuracy, compareOutputs, relativeError } from './evaluate.js';
+import type { NormalizeSummary } from './normalize.js';
+import { normalizeModel } from './normalize.js';
+import type { NodeProto } from './onnx.js';
+import { decodeModel, encodeModel, getIntAttribute } from './onnx.js';
+import { insertQdq, qdqCandidates, qdqTensors } from './qdq.js';
+import type { Feeds, Outputs } from './runtime.js';
+import { Session, runAll } from './runtime.js';
+import type { QuantizedWeightInfo } from './weights.js';
+import { quantizeWeights } from './weights.js';
+
+/**
+ * What to quantize.
+ * - `weights`: weight-only INT8 (4x smaller, fp32 speed). Needs no calibration data.
+ * - `qdq`: static QDQ INT8 on every Conv/MatMul/Gemm (weights int8, activations uint8).
+ * - `auto`: QDQ only for the op groups measured faster with small error, weight-only elsewhere.
+ */
+export type QuantizeMode = 'weights' | 'qdq' | 'auto';
+
+/** A progress event for long steps. */
+export interface ProgressEvent {
+  /** What is running, in words. */
+  step: string;
+  /** Items done, when counted. */
+  done?: number;
+  /** Items in all, when counted. */
+  total?: number;
+}
+
+/** Options of {@link quantize}. */
+export interface QuantizeOptions {
+  /**
+   * What to quantize.
+   * @defaultValue `'auto'` (`'weights'` when no calibration data is given)
+   */
+  mode?: QuantizeMode;
+  /** Calibration inputs (fp32), one feed per run. Needed for `qdq` and `auto`. */
+  calibration?: readonly Feeds[];
+  /**
+   * How activation ranges are taken.
+   * @defaultValue `{ kind: 'minmax' }`
+   */
+  method?: CalibrationMethod;
+  /** Held-out inputs for the report, with one label per row of `labelOutput` if known. */
+  evaluation?: { feeds: readonly Feeds[]; labels?: readonly number[] };
+  /**
+   * The output whose argmax is compared with the labels.
+   * @defaultValue the model's first output
+   */
+  labelOutput?: string;
+  /**
+   * Timed runs per measurement (median, after 3 warm-up runs). 0 skips timing (and makes
+   * `auto` behave like `weights`).
+   * @defaultValue 20
+   */
+  timingRuns?: number;
+  /**
+   * Largest relative error (mean |int8 - fp32| / mean |fp32|, worst output, calibration set)
+   * `auto` accepts for a group.
+   * @defaultValue 0.05
+   */
+  maxRelativeError?: number;
+  /**
+   * Speed-up over the current choice a group needs before `auto` takes it (timing noise is a
+   * few percent).
+   * @defaultValue 1.05
+   */
+  minSpeedup?: number;
+  /** Called on long steps. */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** Defaults of {@link QuantizeOptions}. */
+export const QUANTIZE_DEFAULTS = {
+  mode: 'auto',
+  method: { kind: 'minmax' },
+  timingRuns: 20,
+  maxRelativeError: 0.05,
+  minSpeedup: 1.05,
+} as const satisfies QuantizeOptions;
+
+/** One op group `auto` measured, and what it chose. */
+export interface GroupChoice {
+  /** Group name: `Conv`, `Conv 1x1`, `Conv depthwise`, `MatMul`, `Gemm`. */
+  group: string;
+  /** Nodes in the group. */
+  nodes: number;
+  /** Median time with the choices so far (this group weight-only), ms. */
+  baselineMs: number;
+  /** Median time with this group QDQ as well, ms. */
+  int8Ms: number;
+  /** Relative error with this group QDQ (see {@link QuantizeOptions.maxRelativeError}). */
+  relativeError: number;
+  /** Whether the group is QDQ in the output. */
+  qdq: boolean;
+  /** Why. */
+  reason: string;
+}
+
+/** What a run did and measured. */
+export interface QuantizeReport {
+  mode: QuantizeMode;
+  /** File sizes in bytes (input as given, output as written). */
+  size: { input: number; output: number; ratio: number };
+  normalize: NormalizeSummary;
+  /** Weights stored as int8, and their element count. */
+  weights: { tensors: number; elements: number };
+  /** Nodes quantized with QDQ. */
+  qdqNodes: string[];
+  calibration?: { method: CalibrationMethod; samples: number };
+  /** `auto`'s measurements, in the order tried. */
+  groups: GroupChoice[];
+  /** Median run time on the first calibration (or evaluation) feed, 1 thread. */
+  timing?: { fp32Ms: number; int8Ms: number; speedup: number; runs: number };
+  /** Per-output error against the fp32 model. */
+  errors: { calibration?: OutputError[]; evaluation?: OutputError[] };
+  /** Top-1 accuracy on the evaluation set, when labels are given. */
+  accuracy?: { output: string; samples: number; fp32: number; int8: number };
+}
+
+/** The quantized model and its report. */
+export interface QuantizeResult {
+  model: Uint8Array;
+  report: QuantizeReport;
+}
+
+/** The group `auto` measures a node in: depthwise and pointwise convs behave differently in int8. */
+export function opGroup(node: NodeProto, weightDims: readonly number[]): string {
+  if (node.opType !== 'Conv') return node.opType;
+  if (getIntAttribute(node, 'group', 1) > 1) return 'Conv depthwise';
+  return weightDims.length > 2 && weightDims.slice(2).every((d) => d === 1) ? 'Conv 1x1' : 'Conv';
+}
+
+/** Builds the int8 model: weight-only everywhere, QDQ on `qdqNodes`. */
+function build(fp32: Uint8Array, qdqNodes: ReadonlySet<string>, ranges: ReadonlyMap<string, Range>): Uint8Array {
+  const model = decodeModel(fp32);
+  const weights = quantizeWeights(model);
+  if (qdqNodes.size > 0) insertQdq(model, { nodes: qdqNodes, ranges, weights });
+  return encodeModel(model);
+}
+
+async function timeModel(bytes: Uint8Array, feed: Feeds, runs: number): Promise<number> {
+  const session = await Session.open(bytes);
+  try {
+    return await session.time(feed, runs);
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Quantizes an ONNX model to INT8. The model is first normalised (Constant nodes to
+ * initializers, opset ≥ 13); see {@link QuantizeMode} for what each mode produces.
+ */
+export async function quantize(input: Uint8Array, options: QuantizeOptions = {}): Promise<QuantizeResult> {
+  const calibration = options.calibration ?? [];
+  const mode = options.mode ?? (calibration.length ? QUANTIZE_DEFAULTS.mode : 'weights');
+  const method = options.method ?? QUANTIZE_DEFAULTS.method;
+  const runs = options.timingRuns ?? QUANTIZE_DEFAULTS.timingRuns;
+  const maxError = options.maxRelativeError ?? QUANTIZE_DEFAULTS.maxRelativeError;
+  const minSpeedup = options.minSpeedup ?? QUANTIZE_DEFAULTS.minSpeedup;
+  const progress = options.onProgress ?? (() => undefined);
+  if (mode !== 'weights' && calibration.length === 0) {
+    throw new CalibrationDataError(`mode ${mode} needs calibration inputs`);
+  }
+
+  progress({ step: 'normalising' });
+  const model = decodeModel(input);
+  const normalize = normalizeModel(model);
+  const fp32 = encodeModel(model);
+
+  const probe = decodeModel(fp32);
+  const weights: Map<string, QuantizedWeightInfo> = quantizeWeights(probe);
+  const candidates = mode === 'weights' ? [] : qdqCandidates(probe, weights);
+  let ranges = new Map<string, Range>();
+  if (candidates.length > 0) {
+    ranges = await collectRanges(decodeModel(fp32), qdqTensors(candidates), calibration, method, (done, total) =>
+      progress({ step: 'calibrating', done, total }),
+    );
+  }
+
+  const timingFeed = calibration[0] ?? options.evaluation?.feeds[0];
+  const groups: GroupChoice[] = [];
+  let chosen = new Set<string>(mode === 'qdq' ? candidates.map((n) => n.name) : []);
+  let fp32Ms: number | undefined;
+  if (mode === 'auto' && candidates.length > 0 && runs > 0 && timingFeed) {
+    const errorFeeds = calibration.slice(0, 8);
+    const ref = await runAll(fp32, errorFeeds);
+    const byGroup = new Map<string, string[]>();
+    for (const n of candidates) {
+      const g = opGroup(n, weights.get(n.input[1] ?? '')?.dims ?? []);
+      byGroup.set(g, [...(byGroup.get(g) ?? []), n.name]);
+    }
+    progress({ step: 'timing fp32 and weight-only' });
+    fp32Ms = await timeModel(fp32, timingFeed, runs);
+    let currentMs = await timeModel(build(fp32, chosen, ranges), timingFeed, runs);
+    let i = 0;
+    for (const [group, names] of byGroup) {
+      progress({ step: `measuring QDQ ${group}`, done: i++, total: byGroup.size });
+      const trial = new Set([...chosen, ...names]);
+      const bytes = build(fp32, trial, ranges);
+      const int8Ms = await timeModel(bytes, timingFeed, runs);
+      const err = relativeError(compareOutputs(ref, await runAll(bytes, errorFeeds)));
+      const faster = currentMs / int8Ms >= minSpeedup;
+      const accurate = err <= maxError;
+      const qdq = faster && accurate;
+      groups.push({
+        group,
+        nodes: names.length,
+        baselineMs: currentMs,
+        int8Ms,
+        relativeError: err,
+        qdq,
+        reason: qdq
+          ? `${(currentMs / int8Ms).toFixed(2)}x faster, error ${err.toFixed(4)}`
+          : !faster
+            ? `not faster (${(currentMs / int8Ms).toFixed(2)}x < ${minSpeedup}x)`
+            : `error ${err.toFixed(4)} > ${maxError}`,
+      });
+      if (qdq) {
+        chosen = trial;
+        currentMs = int8Ms;
+      }
+    }
+  }
+
+  progress({ step: 'writing the int8 model' });
+  const output = build(fp32, chosen, ranges);
+
+  const report: QuantizeReport = {
+    mode,
+    size: { input: input.length, output: output.length, ratio: output.length / input.length },
+    normalize,
+    weights: { tensors: weights.size, elements: [...weights.values()].reduce((a, w) => a + w.q.length, 0) },
+    qdqNodes: [...chosen],
+    ...(calibration.length ? { calibration: { method, samples: calibration.length } } : {}),
+    groups,
+    errors: {},
+  };
+
+  progress({ step: 'evaluating' });
+  const compare = async (feeds: readonly Feeds[]): Promise<[Outputs[], Outputs[]]> => [
+    await runAll(fp32, feeds),
+    await runAll(output, feeds),
+  ];
+  if (calibration.length) {
+    const [a, b] = await compare(calibration);
+    report.errors.calibration = compareOutputs(a, b);
+  }
+  const evaluation = options.evaluation;
+  if (evaluation?.feeds.length) {
+    const [a, b] = await compare(evaluation.feeds);
+    report.errors.evaluation = compareOutputs(a, b);
+    if (evaluation.labels) {
+      const name = options.labelOutput ?? Object.keys(a[0] ?? {})[0] ?? '';
+      report.accuracy = {
+        output: name,
+        samples: evaluation.labels.length,
+        fp32: accuracy(a, name, evaluation.labels),
+        int8: accuracy(b, name, evaluation.labels),
+      };
+    }
+  }
+  if (runs > 0 && timingFeed) {
+    progress({ step: 'timing' });
+    fp32Ms ??= await timeModel(fp32, timingFeed, runs);
+    const int8Ms = await timeModel(output, timingFeed, runs);
+    report.timing = { fp32Ms, int8Ms, speedup: fp32Ms / int8Ms, runs };
+  }
+  return { model: output, report };
+}
