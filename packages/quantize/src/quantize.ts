@@ -9,7 +9,7 @@ import type { NodeProto } from './onnx.js';
 import { decodeModel, encodeModel, getIntAttribute } from './onnx.js';
 import { insertQdq, qdqCandidates, qdqTensors } from './qdq.js';
 import type { Feeds, Outputs } from './runtime.js';
-import { Session, runAll } from './runtime.js';
+import { runAll, timeInterleaved } from './runtime.js';
 import type { QuantizedWeightInfo } from './weights.js';
 import { quantizeWeights } from './weights.js';
 
@@ -89,7 +89,7 @@ export interface GroupChoice {
   group: string;
   /** Nodes in the group. */
   nodes: number;
-  /** Median time with the choices so far (this group weight-only), ms. */
+  /** Median time with the choices so far (this group weight-only), ms, interleaved with `int8Ms`. */
   baselineMs: number;
   /** Median time with this group QDQ as well, ms. */
   int8Ms: number;
@@ -114,7 +114,7 @@ export interface QuantizeReport {
   calibration?: { method: CalibrationMethod; samples: number };
   /** `auto`'s measurements, in the order tried. */
   groups: GroupChoice[];
-  /** Median run time on the first calibration (or evaluation) feed, 1 thread. */
+  /** Median run time on the first calibration (or evaluation) feed, 1 thread, runs interleaved. */
   timing?: { fp32Ms: number; int8Ms: number; speedup: number; runs: number };
   /** Per-output error against the fp32 model. */
   errors: { calibration?: OutputError[]; evaluation?: OutputError[] };
@@ -141,15 +141,6 @@ function build(fp32: Uint8Array, qdqNodes: ReadonlySet<string>, ranges: Readonly
   const weights = quantizeWeights(model);
   if (qdqNodes.size > 0) insertQdq(model, { nodes: qdqNodes, ranges, weights });
   return encodeModel(model);
-}
-
-async function timeModel(bytes: Uint8Array, feed: Feeds, runs: number): Promise<number> {
-  const session = await Session.open(bytes);
-  try {
-    return await session.time(feed, runs);
-  } finally {
-    await session.release();
-  }
 }
 
 /**
@@ -186,7 +177,6 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
   const timingFeed = calibration[0] ?? options.evaluation?.feeds[0];
   const groups: GroupChoice[] = [];
   let chosen = new Set<string>(mode === 'qdq' ? candidates.map((n) => n.name) : []);
-  let fp32Ms: number | undefined;
   if (mode === 'auto' && candidates.length > 0 && runs > 0 && timingFeed) {
     const errorFeeds = calibration.slice(0, 8);
     const ref = await runAll(fp32, errorFeeds);
@@ -195,15 +185,14 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
       const g = opGroup(n, weights.get(n.input[1] ?? '')?.dims ?? []);
       byGroup.set(g, [...(byGroup.get(g) ?? []), n.name]);
     }
-    progress({ step: 'timing fp32 and weight-only' });
-    fp32Ms = await timeModel(fp32, timingFeed, runs);
-    let currentMs = await timeModel(build(fp32, chosen, ranges), timingFeed, runs);
+    let current = build(fp32, chosen, ranges);
     let i = 0;
     for (const [group, names] of byGroup) {
       progress({ step: `measuring QDQ ${group}`, done: i++, total: byGroup.size });
       const trial = new Set([...chosen, ...names]);
       const bytes = build(fp32, trial, ranges);
-      const int8Ms = await timeModel(bytes, timingFeed, runs);
+      // Each comparison is timed interleaved against the current choice.
+      const [currentMs, int8Ms] = await timeInterleaved(current, bytes, timingFeed, runs);
       const err = relativeError(compareOutputs(ref, await runAll(bytes, errorFeeds)));
       const faster = currentMs / int8Ms >= minSpeedup;
       const accurate = err <= maxError;
@@ -223,7 +212,7 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
       });
       if (qdq) {
         chosen = trial;
-        currentMs = int8Ms;
+        current = bytes;
       }
     }
   }
@@ -266,9 +255,8 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
     }
   }
   if (runs > 0 && timingFeed) {
-    progress({ step: 'timing' });
-    fp32Ms ??= await timeModel(fp32, timingFeed, runs);
-    const int8Ms = await timeModel(output, timingFeed, runs);
+    progress({ step: 'timing fp32 against int8' });
+    const [fp32Ms, int8Ms] = await timeInterleaved(fp32, output, timingFeed, runs);
     report.timing = { fp32Ms, int8Ms, speedup: fp32Ms / int8Ms, runs };
   }
   return { model: output, report };

@@ -70,6 +70,49 @@ export class Session {
   }
 }
 
+/**
+ * Median times of two models measured alternately, run by run, so load from other processes on
+ * the machine hits both alike (timing them one after the other was off by 2x on a busy box).
+ */
+export async function timeInterleaved(
+  a: Uint8Array,
+  b: Uint8Array,
+  feeds: Feeds,
+  runs: number,
+  warmup = 3,
+): Promise<[number, number]> {
+  const sa = await Session.open(a);
+  const sb = await Session.open(b);
+  try {
+    for (let i = 0; i < warmup; i++) {
+      await sa.run(feeds);
+      await sb.run(feeds);
+    }
+    const ta: number[] = [];
+    const tb: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // Alternate which goes first, so neither always runs on a warmer cache.
+      for (const [s, t] of i % 2
+        ? ([
+            [sb, tb],
+            [sa, ta],
+          ] as const)
+        : ([
+            [sa, ta],
+            [sb, tb],
+          ] as const)) {
+        const t0 = performance.now();
+        await s.run(feeds);
+        t.push(performance.now() - t0);
+      }
+    }
+    return [median(ta), median(tb)];
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
+}
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
