@@ -60,7 +60,7 @@ const calibration = Array.from({ length: 8 }, feed);
 const evaluation = Array.from({ length: 8 }, feed);
 
 const model = decodeModel(bytes);
-const weights = quantizeWeights(model);
+const weights = quantizeWeights(model, 'all');
 const candidates = qdqCandidates(model, weights);
 const ranges = await collectRanges(decodeModel(bytes), qdqTensors(candidates), calibration, { kind: 'minmax' });
 insertQdq(model, { nodes: new Set(candidates.map((n) => n.name)), ranges, weights });

@@ -24,7 +24,7 @@ const feed = (dims: number[], seed: number, scale = 1): Feeds => ({
 async function qdq(spec: GraphSpec, dims: number[]) {
   const bytes = buildBytes(spec);
   const model = build(spec);
-  const weights = quantizeWeights(model);
+  const weights = quantizeWeights(model, 'all');
   const candidates = qdqCandidates(model, weights);
   const calibration = [1, 2, 3].map((s) => feed(dims, s));
   const ranges = await collectRanges(build(spec), qdqTensors(candidates), calibration, { kind: 'minmax' });
@@ -149,7 +149,7 @@ describe('insertQdq (static QDQ INT8)', () => {
       outputs: [vi('y', [1, 2])],
     };
     const model = build(spec);
-    const weights = quantizeWeights(model);
+    const weights = quantizeWeights(model, 'all');
     const ranges = new Map([
       ['x', { min: -1, max: 1 }],
       ['y', { min: -1, max: 1 }],

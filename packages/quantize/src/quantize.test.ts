@@ -39,12 +39,16 @@ describe('digits end to end', () => {
       expect(Math.abs(report.accuracy!.int8 - report.accuracy!.fp32)).toBeLessThanOrEqual(0.005);
 
       const ops = decodeModel(out).graph!.node.map((n) => n.opType);
-      expect(ops.filter((o) => o === 'DequantizeLinear').length).toBeGreaterThanOrEqual(4);
       if (mode === 'weights') {
+        // Weight-only uses Cast + Mul (constant-folded by ORT), never DequantizeLinear.
+        expect(ops.filter((o) => o === 'Cast').length).toBe(4);
+        expect(ops).not.toContain('DequantizeLinear');
         expect(ops).not.toContain('QuantizeLinear');
         expect(report.qdqNodes).toEqual([]);
       } else {
         expect(report.qdqNodes.sort()).toEqual(['conv1', 'conv2', 'fc1', 'logits']);
+        expect(ops.filter((o) => o === 'DequantizeLinear').length).toBeGreaterThanOrEqual(4 + 4 + 5);
+        expect(ops).not.toContain('Cast');
         expect(ops.filter((o) => o === 'QuantizeLinear').length).toBeGreaterThanOrEqual(5);
       }
       const feeds = sample.samples.map((s) => ({

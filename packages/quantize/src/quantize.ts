@@ -138,7 +138,8 @@ export function opGroup(node: NodeProto, weightDims: readonly number[]): string 
 /** Builds the int8 model: weight-only everywhere, QDQ on `qdqNodes`. */
 function build(fp32: Uint8Array, qdqNodes: ReadonlySet<string>, ranges: ReadonlyMap<string, Range>): Uint8Array {
   const model = decodeModel(fp32);
-  const weights = quantizeWeights(model);
+  const qdqWeights = new Set(model.graph!.node.filter((n) => qdqNodes.has(n.name)).map((n) => n.input[1] ?? ''));
+  const weights = quantizeWeights(model, qdqWeights);
   if (qdqNodes.size > 0) insertQdq(model, { nodes: qdqNodes, ranges, weights });
   return encodeModel(model);
 }

@@ -16,10 +16,14 @@ function scales(model: ReturnType<typeof build>, name: string): Float32Array {
   return floatData(model.graph!.initializer.find((i) => i.name === name)!);
 }
 
-async function maxDiff(spec: GraphSpec, feeds: Record<string, { data: Float32Array; dims: number[] }>) {
+async function maxDiff(
+  spec: GraphSpec,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  form: 'all' | Set<string> = 'all',
+) {
   const ref = await runAll(buildBytes(spec), [{ ...withType(feeds) }]);
   const model = build(spec);
-  quantizeWeights(model);
+  quantizeWeights(model, form);
   const out = await runAll(encodeModel(model), [{ ...withType(feeds) }]);
   let m = 0;
   let refMax = 0;
@@ -99,6 +103,24 @@ describe('quantizeWeights (weight-only INT8)', () => {
     expect(m).toBeLessThan(0.01);
   });
 
+  it('weights not planned for QDQ: Cast + Mul by a broadcast per-channel scale, same values as DQ', async () => {
+    const spec: GraphSpec = {
+      nodes: [{ opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [] }],
+      initializers: [floatTensor('w', [4, 3, 3, 3], randomValues(108, 3))],
+      inputs: [vi('x', [1, 3, 8, 8])],
+      outputs: [vi('y', [1, 4, 6, 6])],
+    };
+    const x = { x: { data: randomValues(192, 5), dims: [1, 3, 8, 8] } };
+    const cast = await maxDiff(spec, x, new Set());
+    const dq = await maxDiff(spec, x, 'all');
+    expect(cast.model.graph!.node.map((n) => n.opType)).toEqual(['Cast', 'Mul', 'Conv']);
+    const s = cast.model.graph!.initializer.find((t) => t.name === 'w_scale')!;
+    expect(s.dims.map(toNumber)).toEqual([4, 1, 1, 1]);
+    expect(floatData(s)).toEqual(scales(dq.model, 'w_scale'));
+    expect(int8Data(cast.model, 'w_quantized')).toEqual(int8Data(dq.model, 'w_quantized'));
+    expect(cast.m).toBeCloseTo(dq.m, 6);
+  });
+
   it('MatMul: B [K, N] quantized per column (axis 1)', async () => {
     const spec: GraphSpec = {
       nodes: [{ opType: 'MatMul', input: ['x', 'w'], output: ['y'] }],
@@ -141,7 +163,7 @@ describe('quantizeWeights (weight-only INT8)', () => {
       inputs: [vi('x', [1, 4])],
       outputs: [vi('y', [1, 4])],
     });
-    const done = quantizeWeights(model);
+    const done = quantizeWeights(model, 'all');
     expect([...done.keys()]).toEqual(['w']);
     expect(done.get('w')!.ops).toEqual(['MatMul', 'MatMul']);
     expect(model.graph!.node.filter((n) => n.opType === 'DequantizeLinear').length).toBe(1);

@@ -51,12 +51,16 @@ export interface QuantizedWeightInfo extends QuantizedWeight {
 
 /**
  * Weight-only INT8 in place: each Conv/ConvTranspose/MatMul/Gemm float weight becomes an int8
- * initializer (symmetric, per output channel, zero point 0) and a DequantizeLinear with `axis`
- * whose output has the weight's old name, so consumers are unchanged. onnxruntime constant-folds
- * the DequantizeLinear when the session is created, so inference runs at fp32 speed from a file
- * about 4x smaller. Biases stay fp32.
+ * initializer (symmetric, per output channel, zero point 0) and nodes that restore it under the
+ * weight's old name, so consumers are unchanged. Weights in `dequantizeLinear` (those of nodes
+ * the QDQ pass will quantize) get a DequantizeLinear with `axis`, the form onnxruntime fuses;
+ * the others get Cast + Mul by a per-channel scale, which onnxruntime constant-folds when the
+ * session is created, so they run at fp32 speed from a file about 4x smaller. Biases stay fp32.
  */
-export function quantizeWeights(model: ModelProto): Map<string, QuantizedWeightInfo> {
+export function quantizeWeights(
+  model: ModelProto,
+  dequantizeLinear: ReadonlySet<string> | 'all' = new Set(),
+): Map<string, QuantizedWeightInfo> {
   const graph = model.graph;
   const done = new Map<string, QuantizedWeightInfo>();
   if (!graph) return done;
@@ -80,18 +84,33 @@ export function quantizeWeights(model: ModelProto): Map<string, QuantizedWeightI
     const zName = `${slot.name}_zero_point`;
     const channels = qw.scale.length;
     inits.delete(slot.name);
-    for (const nt of [
-      makeTensor(qName, DataType.INT8, dims, qw.q),
-      makeTensor(sName, DataType.FLOAT, [channels], qw.scale),
-      makeTensor(zName, DataType.INT8, [channels], new Int8Array(channels)),
-    ]) {
-      inits.set(nt.name, nt);
+    const add = (t: TensorProto) => inits.set(t.name, t);
+    add(makeTensor(qName, DataType.INT8, dims, qw.q));
+    if (dequantizeLinear === 'all' || dequantizeLinear.has(slot.name)) {
+      add(makeTensor(sName, DataType.FLOAT, [channels], qw.scale));
+      add(makeTensor(zName, DataType.INT8, [channels], new Int8Array(channels)));
+      dqNodes.push(
+        makeNode('DequantizeLinear', [qName, sName, zName], [slot.name], `${slot.name}_DequantizeLinear`, [
+          intAttribute('axis', slot.axis),
+        ]),
+      );
+    } else {
+      // Cast + Mul: the same values as DequantizeLinear, but onnxruntime's constant folding
+      // skips DequantizeLinear (to keep QDQ groups for fusion), so a weight-only DQ would run on
+      // every inference; Cast and Mul of initializers are folded when the session is created.
+      add(
+        makeTensor(
+          sName,
+          DataType.FLOAT,
+          dims.map((d, i) => (i === slot.axis ? d : 1)),
+          qw.scale,
+        ),
+      );
+      dqNodes.push(
+        makeNode('Cast', [qName], [`${slot.name}_cast`], `${slot.name}_Cast`, [intAttribute('to', DataType.FLOAT)]),
+        makeNode('Mul', [`${slot.name}_cast`, sName], [slot.name], `${slot.name}_Mul`),
+      );
     }
-    dqNodes.push(
-      makeNode('DequantizeLinear', [qName, sName, zName], [slot.name], `${slot.name}_DequantizeLinear`, [
-        intAttribute('axis', slot.axis),
-      ]),
-    );
     done.set(slot.name, { ...qw, name: slot.name, dims, ops: [node.opType] });
   }
   graph.initializer = [...inits.values()];
