@@ -139,6 +139,41 @@ test('MoveNet Lightning (TF.js graph model, float16 weights): Outpost matches TF
   expect(second.keypoints).toEqual(first.keypoints);
 });
 
+test('MoveNet on tfjs-backend-webgpu (SwiftShader adapter): Outpost matches TF.js webgpu on the page, with nothing refused by the strict CSP', async ({
+  page,
+}) => {
+  const console_: string[] = [];
+  page.on('console', (m) => console_.push(`${m.type()}: ${m.text()}`));
+  const r = await page.evaluate(async (side) => {
+    const input = new Int32Array(side * side * 3).map((_, i) => (i * 37) % 256);
+    const dims = [1, side, side, 3];
+    const { tf, loadGraphModel } = await window.loadTfjs('webgpu');
+    const direct = await loadGraphModel('/models/movenet-lightning.json');
+    const x = tf.tensor(input, dims, 'int32');
+    const y = direct.execute(x) as import('@tensorflow/tfjs-core').Tensor;
+    const ref = (await y.data()) as Float32Array;
+    tf.dispose([x, y]);
+    direct.dispose();
+
+    const { createRuntime } = await window.loadOutpostTfjs();
+    const rt = await createRuntime({ backends: ['webgpu', 'wasm'] });
+    const model = await rt.load({ name: 'movenet', version: '4', url: '/models/movenet-lightning.json' });
+    const out = await model.run({ input: { type: 'int32', data: input, dims } });
+    const a = out['Identity']!.data as Float32Array;
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - ref[i]!));
+    const info = { backend: model.backend, fallbackReason: model.fallbackReason };
+    await model.dispose();
+    await rt.close();
+    return { maxDiff, info };
+  }, SIDE);
+  console.log(`MoveNet webgpu: max abs diff ${r.maxDiff.toExponential(2)} (${JSON.stringify(r.info)})`);
+  expect(r.info.backend).toBe('webgpu');
+  expect(r.maxDiff).toBeLessThanOrEqual(1e-4);
+  // TF.js needs no eval under the strict CSP; nothing was refused.
+  expect(console_.filter((l) => /Content Security Policy|Refused/i.test(l))).toEqual([]);
+});
+
 test('the default @outpost/runtime bundle holds no TF.js; @outpost/runtime/tfjs does', async () => {
   const dist = fileURLToPath(new URL('../packages/runtime/dist/', import.meta.url));
   async function bundle(entry: string) {
