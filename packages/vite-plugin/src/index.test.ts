@@ -137,17 +137,22 @@ describe('build and preview', () => {
     );
   }, SLOW.timeout);
 
-  it('emits the ORT and TF.js wasm files unhashed at outpost-ort/, byte-identical to node_modules', SLOW, async () => {
-    const emitted = await filesIn(join(outDir(), 'outpost-ort'));
-    expect(emitted).toEqual([...ASYNCIFY, ...PLAIN, ...TFJS].sort());
-    for (const name of emitted) {
-      const [built, source] = await Promise.all([
-        readFile(join(outDir(), 'outpost-ort', name)),
-        readFile(join(name.startsWith('tfjs') ? tfjsDist : ortDist, name)),
-      ]);
-      expect(built.equals(source), name).toBe(true);
-    }
-  });
+  it(
+    'emits the ORT files unhashed at outpost-ort/, byte-identical to node_modules, and no unused TF.js ones',
+    SLOW,
+    async () => {
+      const emitted = await filesIn(join(outDir(), 'outpost-ort'));
+      // The fixture page does not import @outpost/runtime/tfjs, so TF.js's files stay out.
+      expect(emitted).toEqual([...ASYNCIFY, ...PLAIN].sort());
+      for (const name of emitted) {
+        const [built, source] = await Promise.all([
+          readFile(join(outDir(), 'outpost-ort', name)),
+          readFile(join(name.startsWith('tfjs') ? tfjsDist : ortDist, name)),
+        ]);
+        expect(built.equals(source), name).toBe(true);
+      }
+    },
+  );
 
   it('bundles the extern ORT build, which loads its glue from wasmPaths', async () => {
     const assets = await filesIn(join(outDir(), 'assets'));
@@ -178,18 +183,22 @@ describe('build and preview', () => {
   });
 
   it(
-    'leaves the asyncify files out with webgpu: false, TF.js out with tfjs: false, and follows base',
+    'leaves the asyncify files out with webgpu: false, ships TF.js with tfjs: true, and follows base',
     SLOW,
     async () => {
       const dir = join(tmp, 'dist-nowebgpu');
       await build(
         fixtureConfig({
           base: '/sub/',
-          plugins: [outpost({ webgpu: false, tfjs: false })],
+          plugins: [outpost({ webgpu: false, tfjs: true })],
           build: { outDir: dir, emptyOutDir: true },
         }),
       );
-      expect(await filesIn(join(dir, 'outpost-ort'))).toEqual(PLAIN);
+      expect(await filesIn(join(dir, 'outpost-ort'))).toEqual([...PLAIN, ...TFJS].sort());
+      for (const name of TFJS) {
+        const built = await readFile(join(dir, 'outpost-ort', name));
+        expect(built.equals(await readFile(join(tfjsDist, name))), name).toBe(true);
+      }
       const page = [...(await jsIn(join(dir, 'assets')))].find(([name]) => name.startsWith('index-'))?.[1];
       expect(page).toMatch(/["'`]\/sub\/outpost-ort\/["'`]/);
     },

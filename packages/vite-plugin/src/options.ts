@@ -11,12 +11,14 @@ export interface OutpostViteOptions {
    */
   webgpu?: boolean;
   /**
-   * Also serve (dev) and emit (build) tfjs-backend-wasm's three `.wasm` files (about 1.2 MB)
-   * beside ONNX Runtime's, and pre-bundle the TF.js packages in dev, for apps that use
-   * `@outpost/runtime/tfjs`. Left unset, this happens exactly when `@outpost/backend-tfjs` is
-   * installed; `true` makes its absence an error, `false` leaves TF.js out even when installed.
+   * Serve (dev) and emit (build) tfjs-backend-wasm's three `.wasm` files (about 1.2 MB) beside
+   * ONNX Runtime's, and pre-bundle the TF.js packages in dev, for apps that use
+   * `@outpost/runtime/tfjs`. Left unset, dev serves them whenever `@outpost/backend-tfjs` is
+   * installed and a build emits them only when the page imports `@outpost/runtime/tfjs`; `true`
+   * always emits them and makes a missing `@outpost/backend-tfjs` an error; `false` leaves TF.js
+   * out even when installed.
    *
-   * @defaultValue `undefined` (when `@outpost/backend-tfjs` is installed)
+   * @defaultValue `undefined` (decided as above)
    */
   tfjs?: boolean;
 }

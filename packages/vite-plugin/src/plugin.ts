@@ -26,6 +26,9 @@ const NOT_PREBUNDLED = ['onnxruntime-web', '@outpost/runtime', '@outpost/backend
 
 const DEFINE_NAME = '__OUTPOST_ORT_PATHS__';
 
+/** A module of `@outpost/runtime/tfjs`'s page entry, installed or in this workspace. */
+const TFJS_ENTRY = /\/runtime\/(?:dist|src)\/tfjs\//;
+
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.wasm': 'application/wasm',
   '.mjs': 'text/javascript',
@@ -196,7 +199,13 @@ export function outpost(options: OutpostViteOptions = {}): Plugin {
 
     async generateBundle() {
       if (this.environment.config.consumer !== 'client') return;
+      // Left to the default, TF.js's files ship only when the page imports the tfjs entry of
+      // @outpost/runtime: an ONNX-only app in a workspace that happens to have TF.js installed
+      // must not carry them.
+      const tfjsUsed =
+        options.tfjs === true || [...this.getModuleIds()].some((id) => TFJS_ENTRY.test(id.replaceAll('\\', '/')));
       for (const [name, file] of files) {
+        if (!tfjsUsed && (TFJS_WASM_FILES as readonly string[]).includes(name)) continue;
         this.emitFile({
           type: 'asset',
           fileName: `${ORT_DIR}/${name}`,
