@@ -1,7 +1,8 @@
 // PP-OCRv4 det (opset 11, weights as 342 Constant nodes, depthwise convs):
 // 1. normalises it and checks onnxruntime-web gives the same output as on the original;
 // 2. quantizes it in each mode and prints the report (size, error vs fp32, 1-thread time).
-// Too slow for the unit suite.  npx tsc -b && node packages/quantize/scripts/check-ppocr.mjs [modes…]
+// Too slow for the unit suite.
+//   npx tsc -b && [PERCENTILE=99.99] node packages/quantize/scripts/check-ppocr.mjs [weights|qdq|auto…]
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decodeModel, encodeModel, formatReport, normalizeModel, quantize, runAll } from '../dist/index.js';
@@ -73,6 +74,8 @@ for (const mode of modes) {
     calibration,
     evaluation,
     timingRuns: 20,
+    // PERCENTILE=99.99 calibrates with percentiles instead of min-max.
+    ...(process.env.PERCENTILE ? { method: { kind: 'percentile', percentile: Number(process.env.PERCENTILE) } } : {}),
     onProgress: (e) => process.stderr.write(`  ${e.step}${e.total ? ` ${e.done}/${e.total}` : ''}\n`),
   });
   console.log(`\n== PP-OCRv4 det, ${mode} (${((performance.now() - t0) / 1000).toFixed(0)} s) ==`);

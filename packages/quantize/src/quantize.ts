@@ -192,9 +192,14 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
       progress({ step: `measuring QDQ ${group}`, done: i++, total: byGroup.size });
       const trial = new Set([...chosen, ...names]);
       const bytes = build(fp32, trial, ranges);
-      // Each comparison is timed interleaved against the current choice.
-      const [currentMs, int8Ms] = await timeInterleaved(current, bytes, timingFeed, runs);
+      // Each comparison is timed interleaved against the current choice, and a win is timed
+      // again: on a shared machine one measurement can be off by 2x either way.
+      let [currentMs, int8Ms] = await timeInterleaved(current, bytes, timingFeed, runs);
       const err = relativeError(compareOutputs(ref, await runAll(bytes, errorFeeds)));
+      if (currentMs / int8Ms >= minSpeedup) {
+        const [again, againInt8] = await timeInterleaved(current, bytes, timingFeed, runs);
+        if (again / againInt8 < currentMs / int8Ms) [currentMs, int8Ms] = [again, againInt8];
+      }
       const faster = currentMs / int8Ms >= minSpeedup;
       const accurate = err <= maxError;
       const qdq = faster && accurate;
