@@ -68,7 +68,9 @@ describe('digits end to end', () => {
     expect(report.groups.map((g) => g.group).sort()).toEqual(['Conv', 'Gemm']);
     for (const g of report.groups) {
       expect(g.int8Ms).toBeGreaterThan(0);
-      expect(g.qdq).toBe(g.baselineMs / g.int8Ms >= 1.05 && g.relativeError <= 0.05);
+      const wins = g.baselineMs / g.int8Ms >= 1.05 && g.relativeError <= 0.05;
+      // A winning group is kept unless the combined model then lost to fp32 (reason says so).
+      expect(g.qdq).toBe(wins && !g.reason.includes('dropped'));
     }
     expect(Math.abs(report.accuracy!.int8 - report.accuracy!.fp32)).toBeLessThanOrEqual(0.005);
     expect(report.timing!.speedup).toBeGreaterThan(0.85); // timing noise on a shared machine

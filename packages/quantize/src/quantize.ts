@@ -224,7 +224,26 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
   }
 
   progress({ step: 'writing the int8 model' });
-  const output = build(fp32, chosen, ranges);
+  let output = build(fp32, chosen, ranges);
+  if (mode === 'auto' && chosen.size > 0 && timingFeed) {
+    // The groups were each measured against the previous choice; check the sum against fp32
+    // too, twice, and fall back to weight-only (= fp32 speed) if it loses both times.
+    progress({ step: 'checking the choice against fp32' });
+    const slower = async () => {
+      const [a, b] = await timeInterleaved(fp32, output, timingFeed, runs);
+      return a / b < 1;
+    };
+    if ((await slower()) && (await slower())) {
+      groups.forEach((g) => {
+        if (g.qdq) {
+          g.qdq = false;
+          g.reason += '; dropped: the combined model was slower than fp32';
+        }
+      });
+      chosen = new Set();
+      output = build(fp32, chosen, ranges);
+    }
+  }
 
   const report: QuantizeReport = {
     mode,
