@@ -1,5 +1,5 @@
 // Fixed-method benchmark: an MLP of 512x512 MatMuls (random weights), fp32 vs static QDQ INT8,
-// onnxruntime-web WASM, 1 thread, median of RUNS runs after warm-up, both measured here.
+// onnxruntime-web WASM, 1 thread, CPU time per run (p25 of interleaved runs), both measured here.
 //   npx tsc -b && [BATCH=16] node packages/quantize/scripts/bench-matmul.mjs
 import onnxProto from 'onnx-proto';
 import {
@@ -94,7 +94,7 @@ const fp32Ms = Math.min(...rounds.map((r) => r[0]));
 const int8Ms = Math.min(...rounds.map((r) => r[1]));
 console.log(`rounds (fp32/int8 ms): ${rounds.map(([a, b]) => `${a.toFixed(2)}/${b.toFixed(2)}`).join(' ')}`);
 console.log(
-  `MLP ${LAYERS}x MatMul ${WIDTH}x${WIDTH}, batch ${BATCH}, ORT-web WASM 1 thread, best of 5 rounds of ${RUNS} interleaved runs (median per round)`,
+  `MLP ${LAYERS}x MatMul ${WIDTH}x${WIDTH}, batch ${BATCH}, ORT-web WASM 1 thread, best of 5 rounds of ${RUNS} interleaved runs (p25 CPU time per round)`,
 );
 console.log(`size: fp32 ${bytes.length} B, int8 ${int8.length} B (${(int8.length / bytes.length).toFixed(3)}x)`);
 console.log(

@@ -1,6 +1,6 @@
 // Digits reference CNN: quantize in each mode, calibrating on 256 training digits and evaluating
 // on all 2,000 test digits (split re-derived from the mnist package as train.mjs does), and
-// print the reports with 1-thread timings (batch of 32 digits, interleaved runs).
+// print the reports with 1-thread CPU timings (batch 1 and 32, interleaved runs).
 //   npx tsc -b && node packages/quantize/scripts/digits.mjs
 import { digitFeeds, digitsModel, digitsSplit } from '../dist/__tests__/digits.js';
 import { formatReport, quantize } from '../dist/index.js';

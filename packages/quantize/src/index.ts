@@ -11,7 +11,7 @@ export { insertQdq, qdqCandidates, qdqTensors, QDQ_OPS } from './qdq.js';
 export type { QdqPlan } from './qdq.js';
 export { quantizeWeights, weightSlot, WEIGHT_OPS } from './weights.js';
 export type { QuantizedWeightInfo, WeightSlot } from './weights.js';
-export { Session, runAll, median, timeInterleaved } from './runtime.js';
+export { Session, runAll, median, quantile, timeInterleaved } from './runtime.js';
 export type { Feeds, FloatTensor, Outputs } from './runtime.js';
 export { accuracy, compareOutputs, relativeError } from './evaluate.js';
 export type { OutputError } from './evaluate.js';

@@ -53,7 +53,7 @@ export interface QuantizeOptions {
    */
   labelOutput?: string;
   /**
-   * Timed runs per measurement (median, after 3 warm-up runs). 0 skips timing (and makes
+   * Timed runs per measurement (25th percentile of CPU time, after 3 warm-up runs). 0 skips timing (and makes
    * `auto` behave like `weights`).
    * @defaultValue 20
    */
@@ -89,9 +89,9 @@ export interface GroupChoice {
   group: string;
   /** Nodes in the group. */
   nodes: number;
-  /** Median time with the choices so far (this group weight-only), ms, interleaved with `int8Ms`. */
+  /** CPU ms per run with the choices so far (this group weight-only), timed interleaved with `int8Ms`. */
   baselineMs: number;
-  /** Median time with this group QDQ as well, ms. */
+  /** CPU ms per run with this group QDQ as well. */
   int8Ms: number;
   /** Relative error with this group QDQ (see {@link QuantizeOptions.maxRelativeError}). */
   relativeError: number;
@@ -114,7 +114,7 @@ export interface QuantizeReport {
   calibration?: { method: CalibrationMethod; samples: number };
   /** `auto`'s measurements, in the order tried. */
   groups: GroupChoice[];
-  /** Median run time on the first calibration (or evaluation) feed, 1 thread, runs interleaved. */
+  /** CPU time per run (25th percentile, runs interleaved, 1 thread) on the first calibration or evaluation feed. */
   timing?: { fp32Ms: number; int8Ms: number; speedup: number; runs: number };
   /** Per-output error against the fp32 model. */
   errors: { calibration?: OutputError[]; evaluation?: OutputError[] };

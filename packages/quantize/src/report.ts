@@ -40,7 +40,7 @@ export function formatReport(r: QuantizeReport): string {
     out.push(
       '',
       table(
-        ['group', 'nodes', 'before ms', 'QDQ ms', 'rel. error', 'choice', 'why'],
+        ['group', 'nodes', 'before cpu ms', 'QDQ cpu ms', 'rel. error', 'choice', 'why'],
         r.groups.map((g) => [
           g.group,
           String(g.nodes),
@@ -65,7 +65,7 @@ export function formatReport(r: QuantizeReport): string {
   if (r.timing) {
     const t = r.timing;
     out.push(
-      `time (median of ${t.runs}, 1 thread): fp32 ${t.fp32Ms.toFixed(3)} ms, int8 ${t.int8Ms.toFixed(3)} ms (${t.speedup.toFixed(2)}x)`,
+      `CPU time per run (p25 of ${t.runs} interleaved, 1 thread): fp32 ${t.fp32Ms.toFixed(3)} ms, int8 ${t.int8Ms.toFixed(3)} ms (${t.speedup.toFixed(2)}x)`,
     );
   }
   return out.join('\n');

@@ -71,8 +71,12 @@ export class Session {
 }
 
 /**
- * Median times of two models measured alternately, run by run, so load from other processes on
- * the machine hits both alike (timing them one after the other was off by 2x on a busy box).
+ * Times of two models measured alternately, run by run: the 25th percentile of each one's runs,
+ * in milliseconds of this process's CPU time. Interference only ever adds time, and the lower
+ * quartile was the steadiest statistic on a loaded machine (identical models within 1 %). ORT's WASM backend runs on this thread (1 thread), so CPU time is the
+ * work a run takes; unlike wall time it does not count waiting while other processes use the
+ * cores (wall times of two identical models differed by 2x at load average 5 on 2 cores),
+ * and alternating makes the remaining interference (caches) hit both alike.
  */
 export async function timeInterleaved(
   a: Uint8Array,
@@ -101,16 +105,23 @@ export async function timeInterleaved(
             [sa, ta],
             [sb, tb],
           ] as const)) {
-        const t0 = performance.now();
+        const c0 = process.cpuUsage();
         await s.run(feeds);
-        t.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        t.push((c.user + c.system) / 1000);
       }
     }
-    return [median(ta), median(tb)];
+    return [quantile(ta, 0.25), quantile(tb, 0.25)];
   } finally {
     await sa.release();
     await sb.release();
   }
+}
+
+/** The `q`-quantile (0…1, nearest rank below) of a non-empty list. */
+export function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
 /** Median of a non-empty list. */
