@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { EngineConfig, ModelBytes } from '@outpost/core';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { tfjsEngine } from './engine.js';
@@ -108,6 +109,42 @@ describe('tfjsEngine on tfjs-backend-wasm', () => {
     expect(out['dense/dense']!.data[0]).toBeCloseTo(expected[0]!, 5);
     expect(out['dense/dense']!.data[1]).toBeCloseTo(expected[1]!, 5);
     await session.dispose();
+  });
+
+  it('runs graphs with dynamic ops through executeAsync (a Where on a bool input of unknown size)', async () => {
+    const graph = encode({
+      format: 'graph-model',
+      modelTopology: {
+        node: [
+          {
+            name: 'mask',
+            op: 'Placeholder',
+            attr: { dtype: { type: 'DT_BOOL' }, shape: { shape: { dim: [{ size: '-1' }] } } },
+          },
+          { name: 'indices', op: 'Where', input: ['mask'], attr: { T: { type: 'DT_BOOL' } } },
+        ],
+        library: {},
+        versions: {},
+      },
+      weightsManifest: [],
+    });
+    // TF.js's synchronous execute refuses this graph, so the engine must fall back.
+    const direct = await loadGraphModel(storedModelHandler({ graph, external: [] }));
+    const probe = tf.tensor([true], [1], 'bool');
+    expect(() => direct.execute(probe)).toThrow(/executeAsync/);
+    tf.dispose(probe);
+    direct.dispose();
+
+    const baseline = tf.memory().numTensors;
+    const session = await tfjsEngine.open({ graph, external: [] }, 'wasm', config);
+    expect(session.inputs).toEqual([{ name: 'mask', type: 'bool', dims: [null] }]);
+    expect(session.outputs.map((o) => o.name)).toEqual(['indices']);
+    for (let i = 0; i < 2; i++) {
+      const out = await session.run({ mask: { type: 'bool', data: new Uint8Array([1, 0, 1, 1]), dims: [4] } });
+      expect(out['indices']).toEqual({ type: 'int32', data: new Int32Array([0, 2, 3]), dims: [3, 1] });
+    }
+    await session.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
   });
 
   it('fails as a model format error when a shard is missing or the JSON is not a model', async () => {
