@@ -66,9 +66,11 @@ describe('digits end to end', () => {
   it('auto: measures each op group and is not slower than fp32', async () => {
     const { report } = await quantize(model, { ...options(), mode: 'auto', timingRuns: 10 });
     expect(report.groups.map((g) => g.group).sort()).toEqual(['Conv', 'Gemm']);
+    expect(report.weightOnlyRelativeError).toBeGreaterThan(0);
+    expect(report.weightOnlyRelativeError).toBeLessThan(0.05);
     for (const g of report.groups) {
       expect(g.int8Ms).toBeGreaterThan(0);
-      const wins = g.baselineMs / g.int8Ms >= 1.05 && g.relativeError <= 0.05;
+      const wins = g.baselineMs / g.int8Ms >= 1.05 && g.relativeError <= report.weightOnlyRelativeError! + 0.05;
       // A winning group is kept unless the combined model then lost to fp32 (reason says so).
       expect(g.qdq).toBe(wins && !g.reason.includes('dropped'));
     }

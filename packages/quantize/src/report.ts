@@ -39,6 +39,7 @@ export function formatReport(r: QuantizeReport): string {
   if (r.groups.length) {
     out.push(
       '',
+      `auto: weight-only relative error ${num(r.weightOnlyRelativeError ?? 0)}; a group is QDQ if faster and within that + the budget`,
       table(
         ['group', 'nodes', 'before cpu ms', 'QDQ cpu ms', 'rel. error', 'choice', 'why'],
         r.groups.map((g) => [
