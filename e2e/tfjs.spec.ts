@@ -106,8 +106,8 @@ test('MoveNet Lightning (TF.js graph model, float16 weights): Outpost matches TF
           input[(y * side + x) * 3 + c] = inBlob ? 200 - c * 30 : Math.floor((x + y) / 3) % 256;
         }
     const { createRuntime } = await window.loadOutpostTfjs();
-    // Default threads this time (2 on this cross-origin isolated page): the strict CSP forbids the
-    // blob: workers tfjs-backend-wasm's threads need, and the engine must notice, not hang.
+    // Default threads this time (2 on this cross-origin isolated page): TF.js must still start,
+    // on one thread, rather than wait for blob: workers the strict CSP forbids.
     const rt = await createRuntime({ backends: ['wasm'] });
     const t0 = performance.now();
     const model = await rt.load({

@@ -11,9 +11,8 @@ window.loadOrt = async (build = 'wasm') => {
   return ort;
 };
 // TF.js called directly on the page, the peer of `@outpost/runtime/tfjs`, imported only when a
-// spec asks so that the harness's own bundle stays ONNX-only. Its WASM threads would start from
-// blob: URLs, which the harness's strict CSP forbids (the Outpost worker detects that and uses
-// one thread too), so it runs single-threaded.
+// spec asks so that the harness's own bundle stays ONNX-only. It runs on one WASM thread, like
+// the Outpost engine: its threads start from blob: URLs, which the harness's strict CSP forbids.
 window.loadTfjs = async (backend = 'wasm') => {
   const [tf, converter] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-converter')]);
   if (backend === 'wasm') {

@@ -66,39 +66,6 @@ async function activate(tf: Tf, backend: TfBackend): Promise<void> {
   if (!(await tf.setBackend(backend))) throw new Error(`TF.js could not switch to its ${backend} backend`);
 }
 
-/**
- * Whether this realm may start workers from blob: URLs that import blob: scripts, which is how
- * tfjs-backend-wasm starts its threads. A strict Content-Security-Policy (`worker-src 'self'`)
- * forbids it, and the backend would then wait for threads that never start, so it gets one thread.
- */
-function blobWorkersAllowed(timeoutMs = 3000): Promise<boolean> {
-  if (typeof Worker === 'undefined' || typeof SharedArrayBuffer === 'undefined' || !globalThis.crossOriginIsolated) {
-    return Promise.resolve(false);
-  }
-  return new Promise((resolve) => {
-    const urls: string[] = [];
-    try {
-      urls.push(URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' })));
-      urls.push(
-        URL.createObjectURL(new Blob([`importScripts(${JSON.stringify(urls[0])})`], { type: 'text/javascript' })),
-      );
-      const worker = new Worker(urls[1]!);
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        worker.terminate();
-        urls.forEach((u) => URL.revokeObjectURL(u));
-        resolve(ok);
-      };
-      const timer = setTimeout(() => done(false), timeoutMs);
-      worker.onmessage = () => done(true);
-      worker.onerror = () => done(false);
-    } catch {
-      urls.forEach((u) => URL.revokeObjectURL(u));
-      resolve(false);
-    }
-  });
-}
-
 /** Starts one TF.js backend once; a backend that failed may be tried again. */
 const started = new Map<TfBackend, Promise<void>>();
 
@@ -113,8 +80,12 @@ function start(backend: TfBackend, config: EngineConfig): Promise<void> {
       } else if (backend === 'wasm') {
         const wasm = await import('@tensorflow/tfjs-backend-wasm');
         if (config.wasmPaths) wasm.setWasmPaths(config.wasmPaths);
-        if (config.numThreads > 1 && (await blobWorkersAllowed())) wasm.setThreadsCount(config.numThreads);
-        else tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+        // One thread, whatever config.numThreads says. tfjs-backend-wasm starts its threads from
+        // blob: workers running `factory.toString()` of its own Emscripten glue: once an app's
+        // bundler has minified that function it refers to names that only exist in the bundle
+        // ("ReferenceError: e is not defined" in every thread, and the worker dies), and a strict
+        // CSP (worker-src 'self') forbids blob: workers anyway.
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       } else {
         await import('@tensorflow/tfjs-backend-cpu');
       }
@@ -251,8 +222,8 @@ class TfjsSession implements EngineSession {
 /**
  * The TF.js engine: graph models (tfjs-converter) and layers models (Keras) whose `model.json`
  * and weight shards the worker stored. `webgpu` runs on tfjs-backend-webgpu and `wasm` on
- * tfjs-backend-wasm (SIMD; threads where the page's CSP lets it start blob: workers). Its
- * priority is below onnxruntime's; the two never read the same file anyway.
+ * tfjs-backend-wasm (SIMD, one thread: see `start`). Its priority is below onnxruntime's; the
+ * two never read the same file anyway.
  */
 export const tfjsEngine: Engine = {
   name: 'tfjs',
