@@ -7,18 +7,22 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { launchChromium } from './lib/browser.mjs';
 import { measureBundles } from './lib/bundle-size.mjs';
+import { prepareInt8Models } from './lib/int8-models.mjs';
 import { machineLoad } from './lib/machine.mjs';
 import {
+  autoChoices,
   bundleTable,
   echoTable,
+  int8Table,
   longTaskTable,
+  maskTable,
   overheadTable,
   startupTable,
   targets,
   targetTable,
 } from './lib/report.mjs';
 import { startHarness } from './lib/server.mjs';
-import { echoRoundTrip, longTasks, startup, workerOverhead } from './lib/suites.mjs';
+import { echoRoundTrip, int8Masks, int8Speed, longTasks, startup, workerOverhead } from './lib/suites.mjs';
 
 /**
  * How much of each thing to run. PP-OCR det takes ~75 ms a call on one idle thread here, the
@@ -32,6 +36,14 @@ const CONFIG = {
   echo: { warmup: 100, runs: 1000, bytes: 3 * 320 * 320 * 4 },
   startup: { id: 'ppocr-det', threads: 2, repeats: 5 },
   longTasks: { id: 'ppocr-det', threads: 2, runs: 50 },
+  int8: {
+    threads: [1, 2],
+    runs: { mlp: { warmup: 20, runs: 150 }, digits: { warmup: 50, runs: 300 }, 'ppocr-det': { warmup: 3, runs: 20 } },
+    // Quantizing PP-OCR det in auto mode (it times each op group) took ~40 s here, once: the
+    // result is cached in bench/.cache/.
+    ppocrAuto: true,
+    masks: { threads: 2, images: 4, threshold: 0.3 },
+  },
 };
 
 const resultsDir = new URL('./results/', import.meta.url);
@@ -64,7 +76,7 @@ async function step(name, fn) {
 }
 
 /** Everything measured in the browser, against one harness server. */
-async function measureInBrowser() {
+async function measureInBrowser(int8Models) {
   const server = await startHarness();
   const browser = await launchChromium();
   try {
@@ -78,11 +90,23 @@ async function measureInBrowser() {
       overhead: await step('worker overhead', () => workerOverhead(env, { threads: CONFIG.threads, models })),
       startup: await step('start-up', () => startup(env, { ...CONFIG.startup, sha256: ppocr.sha256 })),
       longTasks: await step('long tasks', () => longTasks(env, CONFIG.longTasks)),
+      ...(await measureInt8(env, int8Models)),
     };
   } finally {
     await browser.close();
     await server.close();
   }
+}
+
+/** 5. INT8: fp32 against the quantized variants, through Outpost; PP-OCR det's text masks. */
+async function measureInt8(env, models) {
+  const { threads, runs, masks } = CONFIG.int8;
+  const comparisons = models.map((m) => ({ ...m, ...runs[m.id] }));
+  const speed = await step('int8 speed', () => int8Speed(env, { threads, comparisons }));
+  const ppocr = models.find((m) => m.id === 'ppocr-det');
+  const maskArgs = { ...masks, variants: ppocr.variants.map(({ name, url, sha256 }) => ({ name, url, sha256 })) };
+  const textMasks = await step('int8 text masks', () => int8Masks(env, maskArgs));
+  return { int8: { models, speed, masks: textMasks } };
 }
 
 async function measureAll() {
@@ -91,7 +115,10 @@ async function measureAll() {
   if (before.busy > 0.2)
     console.warn(`! ${pct(before.busy)} of the CPU is busy before the bench: figures will be noisy`);
   const bundles = await step('bundle sizes', measureBundles);
-  const { chromium, ppocrBytes, ...measured } = await measureInBrowser();
+  const int8Models = await step('int8 models (quantized, or from bench/.cache)', () =>
+    prepareInt8Models({ ppocrAuto: CONFIG.int8.ppocrAuto }),
+  );
+  const { chromium, ppocrBytes, ...measured } = await measureInBrowser(int8Models);
   const after = await machineLoad();
   const meta = { date, chromium, ppocrBytes, machine: { before, after }, config: CONFIG };
   return { meta, bundles, ...measured };
@@ -120,6 +147,17 @@ function print(results) {
   console.log(longTaskTable(results.longTasks), '\n');
   console.log('4. Bundle size of @outpost/runtime without onnxruntime-web (rolldown, minified; gzip -9)');
   console.log(bundleTable(results.bundles), '\n');
+  const { masks } = CONFIG.int8;
+  console.log(`5. INT8 through Outpost (worker, WASM): fp32 and quantized variants interleaved call by call`);
+  console.log(int8Table(results.int8.speed, results.int8.models));
+  console.log('fp32/variant: ratio of medians (95% bootstrap interval); > 1 means the INT8 model is faster.');
+  console.log(autoChoices(results.int8.models));
+  if (!CONFIG.int8.ppocrAuto) console.log('PP-OCR det auto left out: quantizing it takes too long for the bench.');
+  console.log(
+    `\nPP-OCR det text mask (prob. > ${masks.threshold}) vs fp32 on ${masks.images} canvas-rendered text pages, ${masks.threads} threads` +
+      ` (fp32 marks ${results.int8.masks.textShare.map(pct).join(' ')} of pixels as text)`,
+  );
+  console.log(maskTable(results.int8.masks), '\n');
   console.log('Targets');
   console.log(targetTable(results.targets));
   if (Math.max(before.busy, after.busy) > 0.2) {

@@ -141,3 +141,53 @@ export function echoTable(echo) {
     [`+ ${mb} MB Float32Array copied in`, cell(echo.payload), cell(echo.comlinkPayload)],
   ]);
 }
+
+const mbytes = (bytes) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : kib(bytes));
+
+/** 5. INT8: per comparison, variant and thread count, median [p95] and speed-up over fp32; file sizes. */
+export function int8Table(int8, models) {
+  const threads = Object.keys(Object.values(int8)[0] ?? {});
+  const header = ['model', 'variant', 'size', 'size/fp32'];
+  for (const t of threads) header.push(`${t} thr ms`, `${t} thr fp32/variant`);
+  const rows = [header];
+  for (const { id, label, variants } of models) {
+    const fp32Bytes = variants[0].bytes;
+    for (const v of variants) {
+      const row = [v.name === 'fp32' ? label : '', v.name, mbytes(v.bytes), (v.bytes / fp32Bytes).toFixed(3)];
+      for (const t of threads) {
+        const r = int8[id][t];
+        row.push(cell(r.peers[v.name]), v.name === 'fp32' ? '1' : withInterval(r.speedup[v.name]));
+      }
+      rows.push(row);
+    }
+  }
+  return table(rows);
+}
+
+/** What `auto` chose per op group, as the quantizer measured it in Node (1 thread). */
+export function autoChoices(models) {
+  const lines = [];
+  for (const { label, variants } of models) {
+    const auto = variants.find((v) => v.name === 'auto');
+    if (!auto) continue;
+    const groups = auto.meta.groups.map((g) => `${g.group} ${g.speedup.toFixed(2)}x ${g.qdq ? 'QDQ' : 'weights'}`);
+    lines.push(`${label}: auto = ${auto.meta.qdqNodes} nodes QDQ (${groups.join('; ') || 'no groups'})`);
+  }
+  return lines.join('\n');
+}
+
+/** PP-OCR det text masks (probability > threshold), fp32 against each variant. */
+export function maskTable(masks) {
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rows = [['variant', 'IoU vs fp32, mean', 'min', 'per image', 'prob. mean |diff|']];
+  for (const [name, v] of Object.entries(masks.variants)) {
+    rows.push([
+      name,
+      mean(v.iou).toFixed(3),
+      Math.min(...v.iou).toFixed(3),
+      v.iou.map((x) => x.toFixed(3)).join(' '),
+      mean(v.meanAbs).toExponential(2),
+    ]);
+  }
+  return table(rows);
+}

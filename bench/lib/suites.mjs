@@ -98,3 +98,49 @@ export async function longTasks(env, { id, threads, runs }) {
   }
   return out;
 }
+
+/**
+ * 5. INT8. Per thread count, one fresh page loads fp32 and the quantized variants of each
+ * comparison into one Outpost runtime and calls them interleaved. Speed-up is fp32's median
+ * over the variant's (> 1: INT8 is faster), with its 95% bootstrap interval.
+ */
+export async function int8Speed(env, { threads, comparisons }) {
+  const out = {};
+  for (const t of threads) {
+    const args = {
+      threads: t,
+      comparisons: comparisons.map(({ id, feed, variants, warmup, runs }) => ({
+        id,
+        feed,
+        warmup,
+        runs,
+        variants: variants.map(({ name, url, sha256 }) => ({ name, url, sha256 })),
+      })),
+    };
+    const { crossOriginIsolated, results } = await inFreshContext(env, (page) => runSuite(page, 'int8Speed', args));
+    if (!crossOriginIsolated) throw new Error('The harness page is not cross-origin isolated: no threads');
+    for (const { id } of comparisons) {
+      const times = results[id];
+      const fp32 = times.fp32;
+      out[id] ??= {};
+      out[id][t] = {
+        peers: Object.fromEntries(Object.entries(times).map(([name, xs]) => [name, summary(xs)])),
+        speedup: Object.fromEntries(
+          Object.entries(times)
+            .filter(([name]) => name !== 'fp32')
+            .map(([name, xs]) => [
+              name,
+              { ratio: summary(fp32).median / summary(xs).median, ratio95: ratioInterval(fp32, xs) },
+            ]),
+        ),
+        raw: times,
+      };
+    }
+  }
+  return out;
+}
+
+/** PP-OCR det text masks, fp32 against each quantized variant, on canvas-rendered text. */
+export async function int8Masks(env, args) {
+  return inFreshContext(env, (page) => runSuite(page, 'int8Masks', args));
+}

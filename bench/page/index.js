@@ -127,3 +127,5 @@ async function pageOrtSession(_id, model, threads) {
   const peer = await pageOrtPeer(ort, model);
   return { source: 'network', run: (feeds) => peer.run(feeds), close: () => peer.close() };
 }
+
+export { int8Masks, int8Speed } from './int8.js';

@@ -1,0 +1,160 @@
+// The INT8 section's in-page half: fp32 and quantized variants of one model, each loaded into
+// the same Outpost runtime (the worker, WASM), called interleaved; and PP-OCR det's text masks
+// on canvas-rendered text, fp32 against each variant.
+import { modelById } from './models.js';
+import { startOutpost } from './peers.js';
+import { interleave } from './timing.js';
+
+/** A seeded uniform [0, 1) generator, so every variant and every run gets the same input. */
+function seeded(seed) {
+  let s = seed;
+  return () => (s = (s * 16807) % 2147483647) / 2147483647;
+}
+
+/** The input a comparison is timed on; the fixed bench inputs where the model has one. */
+function feedsFor({ kind, dims }) {
+  if (kind === 'digit') return modelById('digits').feeds();
+  if (kind === 'ocr') return modelById('ppocr-det').feeds();
+  const rand = seeded(3);
+  const data = Float32Array.from({ length: dims.reduce((a, b) => a * b) }, () => rand() * 2 - 1);
+  return { x: { type: 'float32', data, dims } };
+}
+
+/** Loads every variant of a comparison into `runtime`, under names of the bench's own. */
+async function loadVariants(runtime, id, variants) {
+  const loaded = [];
+  for (const v of variants) {
+    const model = await runtime.load({
+      name: `bench-int8-${id}-${v.name}`,
+      version: '1',
+      url: v.url,
+      sha256: v.sha256,
+    });
+    if (model.backend !== 'wasm') throw new Error(`${id} ${v.name} ran on ${model.backend}, not wasm`);
+    loaded.push({ name: v.name, model });
+  }
+  return loaded;
+}
+
+/**
+ * ms per call of each variant of each comparison, variants interleaved call by call, all on one
+ * Outpost runtime with `threads` WASM threads.
+ * @param {{ threads: number, comparisons: { id: string, feed: object, variants: { name: string, url: string, sha256: string }[], warmup: number, runs: number }[] }} args
+ */
+export async function int8Speed({ threads, comparisons }) {
+  const runtime = await startOutpost(threads);
+  const results = {};
+  try {
+    for (const { id, feed, variants, warmup, runs } of comparisons) {
+      const feeds = feedsFor(feed);
+      const loaded = await loadVariants(runtime, id, variants);
+      const peers = loaded.map(({ name, model }) => ({
+        name,
+        prepare: () => feeds,
+        run: (f) => model.run(f),
+        close: () => model.dispose(),
+      }));
+      results[id] = await interleave(peers, { warmup, runs });
+      await Promise.all(peers.map((p) => p.close()));
+    }
+  } finally {
+    await runtime.close();
+  }
+  return { crossOriginIsolated, results };
+}
+
+const OCR = 320;
+const WORDS = [
+  'Outpost',
+  'invoice',
+  'total',
+  '2026',
+  'edge',
+  'runtime',
+  'quantize',
+  'INT8',
+  'page',
+  'No. 4711',
+  'receipt',
+];
+
+/**
+ * A page of text drawn with canvas fillText: light paper, a few lines of dark words in a few
+ * sizes and fonts, then PP-OCR's normalisation ((x/255 - mean) / std per channel, NCHW).
+ */
+function textImage(seed) {
+  const rand = seeded(seed);
+  const canvas = new OffscreenCanvas(OCR, OCR);
+  const ctx = canvas.getContext('2d');
+  const paper = 215 + Math.floor(rand() * 40);
+  ctx.fillStyle = `rgb(${paper}, ${paper}, ${paper - 8})`;
+  ctx.fillRect(0, 0, OCR, OCR);
+  ctx.textBaseline = 'top';
+  let y = 12 + rand() * 10;
+  while (y < OCR - 30) {
+    const size = 12 + Math.floor(rand() * 14);
+    const ink = Math.floor(rand() * 70);
+    ctx.fillStyle = `rgb(${ink}, ${ink}, ${ink + 20})`;
+    ctx.font = `${rand() < 0.3 ? 'bold ' : ''}${size}px ${rand() < 0.5 ? 'sans-serif' : 'serif'}`;
+    const line = Array.from({ length: 2 + Math.floor(rand() * 4) }, () => WORDS[Math.floor(rand() * WORDS.length)]);
+    ctx.fillText(line.join(' '), 10 + rand() * 30, y, OCR - 20);
+    y += size * (1.5 + rand());
+  }
+  const { data: rgba } = ctx.getImageData(0, 0, OCR, OCR);
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const data = new Float32Array(3 * OCR * OCR);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < OCR * OCR; i++) data[c * OCR * OCR + i] = (rgba[i * 4 + c] / 255 - mean[c]) / std[c];
+  }
+  return { x: { type: 'float32', data, dims: [1, 3, OCR, OCR] } };
+}
+
+/** The probability map, the det model's one output. */
+async function probMap(model, feeds) {
+  const outputs = await model.run(feeds);
+  return Object.values(outputs)[0].data;
+}
+
+/**
+ * PP-OCR det's text mask (probability > `threshold`) from each variant against fp32's, on
+ * `images` canvas-rendered text pages: IoU per image, the share of pixels fp32 marks as text,
+ * and the mean absolute difference of the probability maps.
+ */
+export async function int8Masks({ threads, variants, images, threshold }) {
+  const runtime = await startOutpost(threads);
+  try {
+    const loaded = await loadVariants(runtime, 'ppocr-det', variants);
+    const [fp32, ...quantized] = loaded;
+    const out = {
+      textShare: [],
+      variants: Object.fromEntries(quantized.map((q) => [q.name, { iou: [], meanAbs: [] }])),
+    };
+    for (let k = 0; k < images; k++) {
+      const feeds = textImage(k + 1);
+      const ref = await probMap(fp32.model, feeds);
+      let textPixels = 0;
+      for (const p of ref) if (p > threshold) textPixels++;
+      out.textShare.push(textPixels / ref.length);
+      for (const q of quantized) {
+        const map = await probMap(q.model, feeds);
+        let both = 0;
+        let either = 0;
+        let abs = 0;
+        for (let i = 0; i < ref.length; i++) {
+          const a = ref[i] > threshold;
+          const b = map[i] > threshold;
+          if (a && b) both++;
+          if (a || b) either++;
+          abs += Math.abs(ref[i] - map[i]);
+        }
+        out.variants[q.name].iou.push(either ? both / either : NaN);
+        out.variants[q.name].meanAbs.push(abs / ref.length);
+      }
+    }
+    await Promise.all(loaded.map((l) => l.model.dispose()));
+    return out;
+  } finally {
+    await runtime.close();
+  }
+}
