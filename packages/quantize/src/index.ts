@@ -26,3 +26,13 @@ export type {
 } from './quantize.js';
 export { formatReport } from './report.js';
 export { modelInputNames, readFeedsDir, readLabels } from './npy-dir.js';
+export { formatTfjsReport, fromFloat16, quantizeTfjs, TFJS_QUANTIZE_DEFAULTS, toFloat16, uint8Params } from './tfjs.js';
+export type {
+  TfjsModelJson,
+  TfjsQuantizeOptions,
+  TfjsQuantizeReport,
+  TfjsQuantizeResult,
+  TfjsWeightEntry,
+  TfjsWeightReport,
+  TfjsWeightsGroup,
+} from './tfjs.js';
