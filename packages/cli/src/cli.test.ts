@@ -82,4 +82,56 @@ describe('outpost quantize', () => {
     expect(out.join('\n')).toMatch(/quantize\s+quantize an ONNX model/);
     expect(readNpy(writeNpy(Float32Array.of(1), [1])).dims).toEqual([1]);
   });
+
+  it('quantizes a TF.js model.json and its shards to uint8 or float16 (format from the .json)', async () => {
+    const src = join(dir, 'tfjs');
+    mkdirSync(src);
+    const kernel = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 0.5);
+    const ids = Int32Array.of(7, -3);
+    const bin = new Uint8Array(kernel.byteLength + ids.byteLength);
+    bin.set(new Uint8Array(kernel.buffer));
+    bin.set(new Uint8Array(ids.buffer), kernel.byteLength);
+    writeFileSync(join(src, 'w.bin'), bin);
+    const manifest = [
+      {
+        paths: ['w.bin'],
+        weights: [
+          { name: 'k', shape: [8, 8], dtype: 'float32' },
+          { name: 'ids', shape: [2], dtype: 'int32' },
+        ],
+      },
+    ];
+    writeFileSync(join(src, 'model.json'), JSON.stringify({ format: 'graph-model', weightsManifest: manifest }));
+
+    const a = capture();
+    const out8 = join(dir, 'tfjs-u8');
+    expect(await run(['quantize', join(src, 'model.json'), '--out', out8, '--json'], a.io)).toBe(0);
+    const report = JSON.parse(a.out.join('\n'));
+    expect(report).toMatchObject({ format: 'tfjs', dtype: 'uint8', quantized: 1, untouched: 1 });
+    expect(report.size).toMatchObject({ input: 264, output: 64 + 8 });
+    const model = JSON.parse(readFileSync(join(out8, 'model.json'), 'utf8'));
+    expect(model.format).toBe('graph-model');
+    expect(model.weightsManifest[0].paths).toEqual(['group1-shard1of1.bin']);
+    expect(model.weightsManifest[0].weights[0].quantization).toMatchObject({ dtype: 'uint8' });
+    expect(model.weightsManifest[0].weights[1]).toEqual(manifest[0]!.weights[1]);
+    const shard = readFileSync(join(out8, 'group1-shard1of1.bin'));
+    expect(shard.length).toBe(72);
+    expect([...new Int32Array(shard.buffer.slice(shard.byteOffset + 64, shard.byteOffset + 72))]).toEqual([7, -3]);
+
+    const b = capture();
+    const out16 = join(dir, 'tfjs-f16');
+    const args = ['quantize', join(src, 'model.json'), '--out', out16, '--dtype', 'float16'];
+    expect(await run(args, b.io)).toBe(0);
+    expect(b.out.join('\n')).toMatch(/^tfjs float16: weights 0\.3 KiB -> 0\.1 KiB \(0\.515x\)/);
+    expect(readFileSync(join(out16, 'group1-shard1of1.bin')).length).toBe(128 + 8);
+
+    const c = capture();
+    expect(await run(['quantize', join(src, 'model.json'), '--out', src], c.io)).toBe(2);
+    expect(c.err.join('\n')).toContain('must not be the input model');
+    const d = capture();
+    expect(await run([...args.slice(0, 4), '--dtype', 'int4'], d.io)).toBe(2);
+    const e = capture();
+    expect(await run(['quantize', MODEL, '--out', join(dir, 'z.onnx'), '--dtype', 'float16'], e.io)).toBe(2);
+    expect(e.err.join('\n')).toContain('--dtype only applies to TF.js');
+  });
 });

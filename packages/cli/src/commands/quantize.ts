@@ -1,16 +1,31 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CalibrationMethod, ProgressEvent, QuantizeMode } from '@outpost/quantize';
-import { decodeModel, formatReport, modelInputNames, quantize, readFeedsDir, readLabels } from '@outpost/quantize';
+import type { CalibrationMethod, ProgressEvent, QuantizeMode, TfjsModelJson } from '@outpost/quantize';
+import {
+  decodeModel,
+  formatReport,
+  formatTfjsReport,
+  modelInputNames,
+  quantize,
+  quantizeTfjs,
+  readFeedsDir,
+  readLabels,
+} from '@outpost/quantize';
 import type { Command, Io } from '../cli.js';
 import { UsageError } from '../cli.js';
 
 const usage = `usage: outpost quantize <in.onnx> --out <out.onnx> [options]
+       outpost quantize <model.json> --out <dir> [--dtype uint8|float16]
 
-Quantizes an ONNX model to INT8 and prints a report.
+Quantizes an ONNX model to INT8, or a TF.js graph/layers model's weights to uint8 or float16,
+and prints a report.
 
 options:
-  --out <file>            where to write the quantized model (required)
+  --out <file|dir>        where to write the quantized model (required); for TF.js, a folder
+                          that gets model.json (same name as the input) and its shards
+  --format <f>            onnx or tfjs (default: tfjs for a .json input, onnx otherwise)
+  --dtype <d>             TF.js only: uint8 (affine per tensor, default) or float16
   --calibration <dir>     calibration inputs: .npy files (float32, one input tensor each), or,
                           for models with several inputs, one subfolder per sample holding
                           <input name>.npy; needed for --mode qdq and auto
@@ -36,7 +51,7 @@ function progressPrinter(io: Io): (e: ProgressEvent) => void {
 /** `outpost quantize`. */
 export const quantizeCommand: Command = {
   name: 'quantize',
-  summary: 'quantize an ONNX model to INT8 (weight-only, static QDQ, or measured auto)',
+  summary: 'quantize an ONNX model to INT8 (weight-only, static QDQ, or measured auto), or TF.js weights',
   usage,
   async run(args, io) {
     let parsed;
@@ -56,6 +71,8 @@ export const quantizeCommand: Command = {
           runs: { type: 'string', default: '20' },
           report: { type: 'string' },
           json: { type: 'boolean', default: false },
+          format: { type: 'string' },
+          dtype: { type: 'string' },
         },
       });
     } catch (e) {
@@ -64,6 +81,15 @@ export const quantizeCommand: Command = {
     const { values: v, positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError('give exactly one input model');
     if (!v.out) throw new UsageError('--out is required');
+    const format = v.format ?? (positionals[0]!.toLowerCase().endsWith('.json') ? 'tfjs' : 'onnx');
+    if (format !== 'onnx' && format !== 'tfjs') throw new UsageError('--format must be onnx or tfjs');
+    if (format === 'tfjs') {
+      const onnxOnly = ['calibration', 'mode', 'eval', 'labels', 'label-output'] as const;
+      const given = onnxOnly.filter((k) => v[k] !== undefined);
+      if (given.length) throw new UsageError(`--${given.join(', --')} only apply to ONNX models`);
+      return quantizeTfjsFiles(positionals[0]!, v.out, v.dtype ?? 'uint8', v, io);
+    }
+    if (v.dtype !== undefined) throw new UsageError('--dtype only applies to TF.js models (ONNX is int8)');
     const mode = v.mode as QuantizeMode | undefined;
     if (mode !== undefined && !MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}`);
     if (mode && mode !== 'weights' && !v.calibration) throw new UsageError(`--mode ${mode} needs --calibration`);
@@ -103,3 +129,29 @@ export const quantizeCommand: Command = {
     return 0;
   },
 };
+
+async function quantizeTfjsFiles(
+  input: string,
+  out: string,
+  dtype: string,
+  v: { report?: string | undefined; json?: boolean | undefined },
+  io: Io,
+): Promise<number> {
+  if (dtype !== 'uint8' && dtype !== 'float16') throw new UsageError('--dtype must be uint8 or float16');
+  const modelJson = JSON.parse(await readFile(input, 'utf8')) as TfjsModelJson;
+  const from = dirname(input);
+  const {
+    modelJson: q,
+    shards,
+    report,
+  } = await quantizeTfjs(modelJson, async (path) => new Uint8Array(await readFile(join(from, path))), { dtype });
+  const target = join(out, basename(input));
+  if (resolve(target) === resolve(input)) throw new UsageError('--out must not be the input model’s own folder');
+  await mkdir(out, { recursive: true });
+  for (const s of shards) await writeFile(join(out, s.path), s.data);
+  await writeFile(target, JSON.stringify(q));
+  const json = JSON.stringify(report, null, 2);
+  if (v.report) await writeFile(v.report, json + '\n');
+  io.out(v.json ? json : `${formatTfjsReport(report)}\nwrote ${target} and ${shards.length} shard(s)`);
+  return 0;
+}
