@@ -153,20 +153,6 @@ export const onnxEngine: Engine = {
     return looksLikeOnnx(model.graph);
   },
 
-  async probe(backend: BackendId): Promise<string | null> {
-    if (backend === 'wasm') {
-      return typeof WebAssembly === 'object' ? null : 'WebAssembly is not available';
-    }
-    const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)?.gpu;
-    if (!gpu) return 'WebGPU is not available in this browser (navigator.gpu is missing)';
-    try {
-      const adapter = await gpu.requestAdapter();
-      return adapter ? null : 'no WebGPU adapter (requestAdapter() returned null)';
-    } catch (err) {
-      return `requestAdapter() failed: ${message(err)}`;
-    }
-  },
-
   async init(backend: BackendId, config: EngineConfig): Promise<void> {
     try {
       await warmUp(backend, config);

@@ -45,10 +45,10 @@ export interface Engine {
    */
   companions?(graph: Uint8Array, graphUrl: string): ModelFile[];
   /**
-   * Whether this engine can use `backend` on this device: `null` when it can, else the reason
-   * it cannot (no WebGPU adapter, …).
+   * Engine-specific reasons it cannot use `backend` here, beyond the device lacking it (the
+   * worker checks for WebAssembly and a WebGPU adapter itself): `null` when it can.
    */
-  probe(backend: BackendId, config: EngineConfig): Promise<string | null>;
+  probe?(backend: BackendId, config: EngineConfig): Promise<string | null>;
   /**
    * Starts the engine's heavy code for `backend` (imports it, compiles its wasm, acquires the GPU
    * device) once, so that `open` costs only the session; later calls return at once. Throws when

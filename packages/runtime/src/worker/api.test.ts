@@ -236,7 +236,8 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     };
     registerEngine(flaky);
     served['/flaky.bin'] = { body: new Uint8Array([0x08, 0x99, 1, 2, 3]) };
-    const rt = new WorkerRuntime();
+    // A device with a (fake) WebGPU adapter.
+    const rt = new WorkerRuntime({ missing: async () => null, adapter: async () => ({ features: [] }) });
     await rt.init({ backends: ['webgpu', 'wasm'], numThreads: 1, maxInputBytes: 1 << 20 });
     const info = await rt.load({ callId: ++callId, source: { name: 'flaky', version: '1', url: '/flaky.bin' } });
     expect(info.backend).toBe('webgpu');

@@ -23,7 +23,8 @@ import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
 import { ModelStore, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
-import { openModel, registeredEngines } from './engines.js';
+import type { Device } from './device.js';
+import { openModel, registeredEngines, workerDevice } from './engines.js';
 import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
 import { validateFeeds } from './validate.js';
 
@@ -33,14 +34,6 @@ interface Obtained {
   files: ModelFile[];
   source: LoadedModelInfo['source'];
   bytes: ModelBytes;
-}
-
-/** Just what the worker reads of a WebGPU adapter. */
-interface GpuLike {
-  requestAdapter(): Promise<{
-    features: Iterable<string>;
-    info?: { vendor?: string; architecture?: string; device?: string; description?: string };
-  } | null>;
 }
 
 /** Timed runs per variant candidate, after one warm-up run. */
@@ -86,6 +79,9 @@ export class WorkerRuntime implements WorkerApi {
   private readonly calls = new Map<number, AbortController>();
   private nextId = 1;
 
+  /** @param device - what the device offers; tests pass their own. */
+  constructor(private readonly device: Device = workerDevice) {}
+
   hello() {
     return { protocol: PROTOCOL_VERSION };
   }
@@ -123,7 +119,7 @@ export class WorkerRuntime implements WorkerApi {
     const timings: Partial<LoadTimings> = {};
     const got = await this.obtain(req, '', filesOf(req), req.source.files !== undefined, signal, onProgress, timings);
     const backends: BackendId[] = req.backend ? [req.backend] : this.config.backends;
-    const opened = await openModel(got.bytes, backends, this.engineConfig());
+    const opened = await openModel(got.bytes, backends, this.engineConfig(), registeredEngines(), this.device);
     timings.backendInit = opened.timings.backendInit;
     timings.sessionCreate = opened.timings.sessionCreate;
     await this.keep(req, '', got, opened.session, signal, timings);
@@ -254,7 +250,7 @@ export class WorkerRuntime implements WorkerApi {
         got = await this.obtain(req, variant.id, variant.files, variant.files.length > 1, signal, onProgress, timings);
         obtained.set(variant.id, got);
       }
-      return (await openModel(got.bytes, [backend], this.engineConfig())).session;
+      return (await openModel(got.bytes, [backend], this.engineConfig(), registeredEngines(), this.device)).session;
     };
 
     let chosen: Chosen | undefined;
@@ -306,25 +302,18 @@ export class WorkerRuntime implements WorkerApi {
    * of them changes (a browser update can fix or break a WebGPU path).
    */
   private async deviceCaps(preferred: BackendId[]): Promise<DeviceCaps> {
-    const config = this.engineConfig();
     const engines = registeredEngines();
     const backends: BackendId[] = [];
-    for (const b of preferred) {
-      const reasons = await Promise.all(engines.map((e) => e.probe(b, config)));
-      if (reasons.some((r) => r === null)) backends.push(b);
-    }
+    for (const b of preferred) if ((await this.device.missing(b)) === null) backends.push(b);
     let gpuFeatures = new Set<string>();
     let gpu = 'none';
-    const nav = globalThis.navigator as { gpu?: GpuLike; userAgent?: string } | undefined;
-    if (backends.includes('webgpu') && nav?.gpu) {
-      const adapter = await nav.gpu.requestAdapter().catch(() => null);
-      if (adapter) {
-        gpuFeatures = new Set(adapter.features);
-        const info = adapter.info ?? {};
-        gpu = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join('/') || 'unknown';
-      }
+    const adapter = backends.includes('webgpu') ? await this.device.adapter() : null;
+    if (adapter) {
+      gpuFeatures = new Set(adapter.features);
+      const info = adapter.info ?? {};
+      gpu = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join('/') || 'unknown';
     }
-    const ua = nav?.userAgent ?? '';
+    const ua = (globalThis.navigator as { userAgent?: string } | undefined)?.userAgent ?? '';
     const browser = /(Firefox|Edg|Chrome|Version)\/(\d+)/.exec(ua)?.slice(1, 3).join(' ') ?? 'unknown';
     const versions = engines.map((e) => e.version ?? e.name).join(', ');
     return { backends, gpuFeatures, key: `${browser} | gpu ${gpu} | ${versions}` };
@@ -430,7 +419,7 @@ export class WorkerRuntime implements WorkerApi {
    */
   private async fallBackAndRun(model: LiveModel, req: RunRequest, cause: unknown): Promise<RunResult> {
     const reason = `${model.session.backend}: first run failed: ${cause instanceof Error ? cause.message : String(cause)}`;
-    const opened = await openModel(model.bytes, ['wasm'], this.engineConfig());
+    const opened = await openModel(model.bytes, ['wasm'], this.engineConfig(), registeredEngines(), this.device);
     await model.session.dispose().catch(() => undefined);
     model.session = opened.session;
     model.info = { ...model.info, backend: 'wasm', fallbackReason: reason };

@@ -7,7 +7,11 @@ import {
   type ModelBytes,
 } from '@outpost/core';
 import { describe, expect, it } from 'vitest';
+import type { Device } from './device.js';
 import { openModel } from './engines.js';
+
+/** A device with every backend, so the fake engines decide. */
+const everything: Device = { missing: async () => null, adapter: async () => null };
 
 const model: ModelBytes = { graph: new Uint8Array([8, 1]), external: [] };
 const config = { numThreads: 1 };
@@ -48,24 +52,45 @@ function engine(opts: {
 
 describe('openModel: backend selection', () => {
   it('uses the first preferred backend that works', async () => {
-    const opened = await openModel(model, ['webgpu', 'wasm'], config, [engine({})]);
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [engine({})], everything);
     expect(opened.session.backend).toBe('webgpu');
     expect(opened.fallbackReason).toBeUndefined();
   });
 
-  it('falls back to WASM when there is no WebGPU adapter, and says why', async () => {
-    const opened = await openModel(model, ['webgpu', 'wasm'], config, [
-      engine({ unavailable: { webgpu: 'no WebGPU adapter' } }),
-    ]);
+  it('falls back to WASM when the device has no WebGPU adapter, and says why', async () => {
+    const noGpu: Device = {
+      missing: async (b) => (b === 'webgpu' ? 'no WebGPU adapter' : null),
+      adapter: async () => null,
+    };
+    const tried: BackendId[] = [];
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [engine({ opened: tried })], noGpu);
     expect(opened.session.backend).toBe('wasm');
     expect(opened.fallbackReason).toBe('webgpu: no WebGPU adapter');
+    // The device lacks WebGPU: no engine was asked to open anything there.
+    expect(tried).toEqual(['wasm']);
+  });
+
+  it('falls back when an engine says it cannot use a backend the device has', async () => {
+    const opened = await openModel(
+      model,
+      ['webgpu', 'wasm'],
+      config,
+      [engine({ unavailable: { webgpu: 'the WebGPU build is not installed' } })],
+      everything,
+    );
+    expect(opened.session.backend).toBe('wasm');
+    expect(opened.fallbackReason).toBe('webgpu: the WebGPU build is not installed');
   });
 
   it('falls back when the WebGPU session fails to create or its probe run fails', async () => {
     const tried: BackendId[] = [];
-    const opened = await openModel(model, ['webgpu', 'wasm'], config, [
-      engine({ failing: { webgpu: new Error('probe run gave non-finite values') }, opened: tried }),
-    ]);
+    const opened = await openModel(
+      model,
+      ['webgpu', 'wasm'],
+      config,
+      [engine({ failing: { webgpu: new Error('probe run gave non-finite values') }, opened: tried })],
+      everything,
+    );
     expect(tried).toEqual(['webgpu', 'wasm']);
     expect(opened.session.backend).toBe('wasm');
     expect(opened.fallbackReason).toContain('non-finite');
@@ -73,15 +98,19 @@ describe('openModel: backend selection', () => {
 
   it('falls back when a new WebGPU session gives non-finite values on its probe run', async () => {
     const nan: Engine = { ...engine({}), open: async (_m, b) => session(b, b === 'webgpu' ? NaN : 1) };
-    const opened = await openModel(model, ['webgpu', 'wasm'], config, [nan]);
+    const opened = await openModel(model, ['webgpu', 'wasm'], config, [nan], everything);
     expect(opened.session.backend).toBe('wasm');
     expect(opened.fallbackReason).toBe('webgpu: probe run failed: probe run gave non-finite values in output "y"');
   });
 
   it('throws one combined BackendError listing every attempt when all fail', async () => {
-    const err = await openModel(model, ['webgpu', 'wasm'], config, [
-      engine({ unavailable: { webgpu: 'no adapter' }, failing: { wasm: new Error('wasm exploded') } }),
-    ]).catch((e: unknown) => e);
+    const err = await openModel(
+      model,
+      ['webgpu', 'wasm'],
+      config,
+      [engine({ unavailable: { webgpu: 'no adapter' }, failing: { wasm: new Error('wasm exploded') } })],
+      everything,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
     expect((err as BackendError).attempts).toEqual([
       { backend: 'webgpu', reason: 'no adapter' },
@@ -91,9 +120,13 @@ describe('openModel: backend selection', () => {
 
   it('does not try other backends when the model itself is malformed', async () => {
     const tried: BackendId[] = [];
-    const err = await openModel(model, ['webgpu', 'wasm'], config, [
-      engine({ failing: { webgpu: new ModelFormatError('truncated') }, opened: tried }),
-    ]).catch((e: unknown) => e);
+    const err = await openModel(
+      model,
+      ['webgpu', 'wasm'],
+      config,
+      [engine({ failing: { webgpu: new ModelFormatError('truncated') }, opened: tried })],
+      everything,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFormatError);
     expect(tried).toEqual(['webgpu']);
   });
@@ -102,14 +135,14 @@ describe('openModel: backend selection', () => {
     const a = engine({ name: 'low', priority: 1 });
     const b = engine({ name: 'high-but-not-onnx', priority: 10, accepts: false });
     const c = engine({ name: 'high', priority: 5, unavailable: { wasm: 'nope' } });
-    const opened = await openModel(model, ['wasm'], config, [b, c, a]);
+    const opened = await openModel(model, ['wasm'], config, [b, c, a], everything);
     // 'high' is asked first; it cannot use WASM, so the next engine that reads the model opens it.
     expect(opened.engine).toBe('low');
     expect(opened.fallbackReason).toBe('high/wasm: nope');
   });
 
   it('rejects a model no registered engine reads', async () => {
-    await expect(openModel(model, ['wasm'], config, [engine({ accepts: false })])).rejects.toBeInstanceOf(
+    await expect(openModel(model, ['wasm'], config, [engine({ accepts: false })], everything)).rejects.toBeInstanceOf(
       ModelFormatError,
     );
   });

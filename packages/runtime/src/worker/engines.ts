@@ -8,9 +8,13 @@ import {
   type EngineSession,
   type ModelBytes,
 } from '@outpost/core';
+import { browserDevice, type Device } from './device.js';
 import { allFinite, syntheticFeeds } from './feeds.js';
 
 const engines: Engine[] = [];
+
+/** The device this worker runs on; checked once, shared by every load. */
+export const workerDevice: Device = browserDevice();
 
 /** Registers an engine (once per name); `openModel` asks engines highest priority first. */
 export function registerEngine(engine: Engine): void {
@@ -59,6 +63,7 @@ export async function openModel(
   backends: readonly BackendId[],
   config: EngineConfig,
   list: readonly Engine[] = engines,
+  device: Device = workerDevice,
 ): Promise<Opened> {
   const readers = list.filter((e) => e.accepts(model)).sort((a, b) => b.priority - a.priority);
   if (readers.length === 0) {
@@ -69,9 +74,15 @@ export async function openModel(
   const attempts: BackendAttempt[] = [];
   const label = (engine: Engine, backend: BackendId) => (readers.length > 1 ? `${engine.name}/${backend}` : backend);
   for (const backend of backends) {
+    const t = performance.now();
+    const missing = await device.missing(backend);
+    if (missing) {
+      attempts.push({ backend, reason: missing });
+      continue;
+    }
     for (const engine of readers) {
-      const t0 = performance.now();
-      const unavailable = await engine.probe(backend, config);
+      const t0 = t;
+      const unavailable = (await engine.probe?.(backend, config)) ?? null;
       if (unavailable) {
         attempts.push({ backend: label(engine, backend), reason: unavailable });
         continue;
