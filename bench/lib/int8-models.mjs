@@ -3,7 +3,7 @@
 // bench/.cache/ under the source's SHA-256, so only the first run pays for quantizing.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import { quantize } from '../../packages/quantize/dist/index.js';
@@ -150,10 +150,23 @@ function sources({ ppocrAuto }) {
 }
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
+const quantizedName = (id, hash, mode, quantizer) => `${id}-${hash.slice(0, 16)}-${RECIPE}-q${quantizer}-${mode}`;
+
+/**
+ * A hash of the quantizer as built (packages/quantize/dist/*.js): part of the cache key, so a
+ * changed quantizer makes new models instead of the bench reporting stale ones.
+ */
+async function quantizerHash() {
+  const dist = repo('packages/quantize/dist/');
+  const files = (await readdir(dist)).filter((f) => f.endsWith('.js')).sort();
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f).update(await readFile(`${dist}${f}`));
+  return hash.digest('hex').slice(0, 8);
+}
 
 /** The quantized model for `mode`, from the cache or made now (then cached with its report). */
-async function quantized(id, source, hash, mode, calibration) {
-  const name = `${id}-${hash.slice(0, 16)}-${RECIPE}-${mode}`;
+async function quantized(id, source, hash, mode, calibration, quantizer) {
+  const name = quantizedName(id, hash, mode, quantizer);
   const file = `${CACHE_DIR}${name}.onnx`;
   const reportFile = `${CACHE_DIR}${name}.json`;
   if (existsSync(file) && existsSync(reportFile)) {
@@ -186,6 +199,7 @@ async function quantized(id, source, hash, mode, calibration) {
  */
 export async function prepareInt8Models(options) {
   await mkdir(CACHE_DIR, { recursive: true });
+  const quantizer = await quantizerHash();
   const out = [];
   for (const src of sources(options)) {
     const bytes = new Uint8Array(src.file ? await readFile(src.file) : await src.bytes());
@@ -194,8 +208,8 @@ export async function prepareInt8Models(options) {
     if (!existsSync(`${CACHE_DIR}${fp32Name}`)) await writeFile(`${CACHE_DIR}${fp32Name}`, bytes);
     const variants = [{ name: 'fp32', url: `${CACHE_ROUTE}${fp32Name}`, bytes: bytes.length, sha256: hash }];
     for (const mode of src.modes) {
-      const q = await quantized(src.id, bytes, hash, mode, src.calibration);
-      const file = `${src.id}-${hash.slice(0, 16)}-${RECIPE}-${mode}.onnx`;
+      const q = await quantized(src.id, bytes, hash, mode, src.calibration, quantizer);
+      const file = `${quantizedName(src.id, hash, mode, quantizer)}.onnx`;
       variants.push({
         name: mode,
         url: `${CACHE_ROUTE}${file}`,

@@ -147,13 +147,20 @@ const mbytes = (bytes) => (bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : kib
 /** 5. INT8: per comparison, variant and thread count, median [p95] and speed-up over fp32; file sizes. */
 export function int8Table(int8, models) {
   const threads = Object.keys(Object.values(int8)[0] ?? {});
-  const header = ['model', 'variant', 'size', 'size/fp32'];
+  const header = ['model', 'variant', 'size', 'size/fp32', 'rel. error'];
   for (const t of threads) header.push(`${t} thr ms`, `${t} thr fp32/variant`);
   const rows = [header];
   for (const { id, label, variants } of models) {
     const fp32Bytes = variants[0].bytes;
     for (const v of variants) {
-      const row = [v.name === 'fp32' ? label : '', v.name, mbytes(v.bytes), (v.bytes / fp32Bytes).toFixed(3)];
+      const err = int8[id][threads[0]].relativeError[v.name];
+      const row = [
+        v.name === 'fp32' ? label : '',
+        v.name,
+        mbytes(v.bytes),
+        (v.bytes / fp32Bytes).toFixed(3),
+        v.name === 'fp32' ? '-' : err.toExponential(2),
+      ];
       for (const t of threads) {
         const r = int8[id][t];
         row.push(cell(r.peers[v.name]), v.name === 'fp32' ? '1' : withInterval(r.speedup[v.name]));
@@ -173,6 +180,12 @@ export function autoChoices(models) {
     const groups = auto.meta.groups.map((g) => `${g.group} ${g.speedup.toFixed(2)}x ${g.qdq ? 'QDQ' : 'weights'}`);
     lines.push(`${label}: auto = ${auto.meta.qdqNodes} nodes QDQ (${groups.join('; ') || 'no groups'})`);
   }
+  const made = models.flatMap(({ id, variants }) =>
+    variants
+      .filter((v) => v.meta)
+      .map((v) => `${id} ${v.name} ${v.meta.seconds.toFixed(0)} s${v.cached ? ' (cached)' : ''}`),
+  );
+  lines.push(`Quantizing took (Node, once per source and quantizer build): ${made.join(', ')}`);
   return lines.join('\n');
 }
 

@@ -117,7 +117,9 @@ export async function int8Speed(env, { threads, comparisons }) {
         variants: variants.map(({ name, url, sha256 }) => ({ name, url, sha256 })),
       })),
     };
-    const { crossOriginIsolated, results } = await inFreshContext(env, (page) => runSuite(page, 'int8Speed', args));
+    const { crossOriginIsolated, results, errors } = await inFreshContext(env, (page) =>
+      runSuite(page, 'int8Speed', args),
+    );
     if (!crossOriginIsolated) throw new Error('The harness page is not cross-origin isolated: no threads');
     for (const { id } of comparisons) {
       const times = results[id];
@@ -133,6 +135,7 @@ export async function int8Speed(env, { threads, comparisons }) {
               { ratio: summary(fp32).median / summary(xs).median, ratio95: ratioInterval(fp32, xs) },
             ]),
         ),
+        relativeError: errors[id],
         raw: times,
       };
     }
