@@ -153,6 +153,13 @@ function print(results) {
   console.log('fp32/variant: ratio of medians (95% bootstrap interval); > 1 means the INT8 model is faster.');
   console.log(autoChoices(results.int8.models));
   if (!CONFIG.int8.ppocrAuto) console.log('PP-OCR det auto left out: quantizing it takes too long for the bench.');
+  const autoMadeNow = results.int8.models.some((m) => m.variants.some((v) => v.name === 'auto' && v.cached === false));
+  if (autoMadeNow && before.busy > 0.2) {
+    console.log(
+      `Note: auto was quantized just now with the machine ${pct(before.busy)} busy; it chooses by timing, so its ` +
+        'choice may be off. Delete bench/.cache/*-auto.* and rerun on a quiet machine to redo it.',
+    );
+  }
   console.log(
     `\nPP-OCR det text mask (prob. > ${masks.threshold}) vs fp32 on ${masks.images} canvas-rendered text pages, ${masks.threads} threads` +
       ` (fp32 marks ${results.int8.masks.textShare.map(pct).join(' ')} of pixels as text)`,
