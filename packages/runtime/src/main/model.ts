@@ -75,12 +75,13 @@ export class Model {
     const { signal } = options;
     if (signal?.aborted) throw new AbortError();
     const callId = this.host.nextCallId();
-    // Without `transfer`, the caller keeps its buffers: copy them here and transfer the copies.
-    // One memcpy on the page is cheaper than structured clone, which copies twice (serialize on
-    // the page, deserialize in the worker).
-    const sent = options.transfer ? feeds : copyTensors(feeds);
+    // Without `transfer`, the caller keeps its buffers. Large inputs are copied here and the
+    // copies transferred: one memcpy on the page beats structured clone, which copies twice
+    // (serialize, deserialize). Small ones are cloned, where a transfer list costs more than it saves.
+    const sent = options.transfer || bytesOf(feeds) < COPY_AND_TRANSFER_BYTES ? feeds : copyTensors(feeds);
     const req = { callId, modelId: this.info.id, feeds: sent };
-    const call = this.host.guard(this.host.api.run(Comlink.transfer(req, tensorBuffers(sent))));
+    const transfer = options.transfer || sent !== feeds;
+    const call = this.host.guard(this.host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
     const result = await withAbort(call, signal, () => void this.host.api.cancel(callId));
     if (result.backend) {
       this._backend = result.backend;
@@ -96,6 +97,15 @@ export class Model {
     this.host.forget(this);
     await this.host.guard(this.host.api.dispose(this.info.id));
   }
+}
+
+/** Inputs at least this large are copied and transferred rather than structured-cloned. */
+const COPY_AND_TRANSFER_BYTES = 64 * 1024;
+
+function bytesOf(feeds: TensorMap): number {
+  let n = 0;
+  for (const t of Object.values(feeds)) n += ArrayBuffer.isView(t?.data) ? t.data.byteLength : 0;
+  return n;
 }
 
 function copyTensors(feeds: TensorMap): TensorMap {
