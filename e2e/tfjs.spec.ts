@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
 import { expect, test } from '@playwright/test';
-import { rolldown } from 'rolldown';
+import { bundleSize } from '../bench/lib/bundle-size.mjs';
 import { clearRequests, clearStore, openHarness, serverRequests } from './helpers.js';
 
 // TF.js models through `@outpost/runtime/tfjs`: the same answers as TF.js called directly on the
@@ -176,23 +175,8 @@ test('MoveNet on tfjs-backend-webgpu (SwiftShader adapter): Outpost matches TF.j
 
 test('the default @outpost/runtime bundle holds no TF.js; @outpost/runtime/tfjs does', async () => {
   const dist = fileURLToPath(new URL('../packages/runtime/dist/', import.meta.url));
-  async function bundle(entry: string) {
-    const build = await rolldown({
-      input: entry,
-      external: (id) => id === 'onnxruntime-web' || id.startsWith('onnxruntime-web/'),
-      platform: 'browser',
-      logLevel: 'silent',
-    });
-    try {
-      const { output } = await build.generate({ format: 'es', minify: true });
-      const chunks = output.filter((o) => o.type === 'chunk');
-      const ids = chunks.flatMap((c) => Object.keys(c.modules));
-      const code = chunks.map((c) => c.code).join('\n');
-      return { ids, minBytes: Buffer.byteLength(code), gzipBytes: gzipSync(code, { level: 9 }).length };
-    } finally {
-      await build.close();
-    }
-  }
+  // The bench measures bundles the same way (onnxruntime-web external, minified).
+  const bundle = bundleSize;
   const tfjsIds = (ids: string[]) => ids.filter((id) => /@tensorflow|backend-tfjs/.test(id));
   const page = await bundle(`${dist}index.js`);
   const worker = await bundle(`${dist}worker/index.js`);

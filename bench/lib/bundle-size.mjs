@@ -32,6 +32,8 @@ export async function bundleSize(entry) {
       gzipBytes: gzipSync(code, { level: 9 }).length,
       // Which packages ended up inside, so a size jump can be traced to what was pulled in.
       packages: packagesIn(chunks),
+      // Every module bundled (the e2e check that the default runtime holds no TF.js reads them).
+      ids: chunks.flatMap((c) => Object.keys(c.modules)),
     };
   } finally {
     await build.close();
