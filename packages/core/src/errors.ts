@@ -22,7 +22,13 @@ export type ErrorCode =
   | 'PROTOCOL_MISMATCH'
   | 'ABORTED'
   | 'DISPOSED'
-  | 'WORKER_FAILED';
+  | 'WORKER_FAILED'
+  | 'METADATA_FORMAT'
+  | 'METADATA_SIGNATURE'
+  | 'METADATA_ROLLBACK'
+  | 'METADATA_EXPIRED'
+  | 'METADATA_MISMATCH'
+  | 'UPDATE_FAILED';
 
 /** Base class of every error Outpost throws. */
 export class OutpostError extends Error {
@@ -209,6 +215,49 @@ export class WorkerError extends OutpostError {
   }
 }
 
+/** Why signed repository metadata was refused. */
+export type MetadataErrorCode = Extract<
+  ErrorCode,
+  'METADATA_FORMAT' | 'METADATA_SIGNATURE' | 'METADATA_ROLLBACK' | 'METADATA_EXPIRED' | 'METADATA_MISMATCH'
+>;
+
+/**
+ * Repository metadata was refused; the last trusted metadata is kept. `METADATA_FORMAT`: not
+ * parseable or over its byte cap; `METADATA_SIGNATURE`: too few valid signatures from the role's
+ * keys; `METADATA_ROLLBACK`: older than what was trusted (or the same version with other
+ * content); `METADATA_EXPIRED`: past its expiry (a freeze attack or a stale repository);
+ * `METADATA_MISMATCH`: disagrees with the role that pins it (mix-and-match).
+ */
+export class MetadataError extends OutpostError {
+  override name = 'MetadataError';
+  constructor(
+    code: MetadataErrorCode,
+    message: string,
+    readonly role: string,
+  ) {
+    super(code, message);
+  }
+  override details() {
+    return { role: this.role };
+  }
+}
+
+/** An update could not be installed (unhealthy version, rolled back, or not applicable). */
+export class UpdateError extends OutpostError {
+  override name = 'UpdateError';
+  constructor(
+    message: string,
+    readonly model: string,
+    readonly version: string,
+    options?: { cause?: unknown },
+  ) {
+    super('UPDATE_FAILED', message, options);
+  }
+  override details() {
+    return { model: this.model, version: this.version };
+  }
+}
+
 /** An error as it crosses the worker boundary. */
 export interface SerializedError {
   name: string;
@@ -290,6 +339,12 @@ export function deserializeError(s: SerializedError): Error {
       break;
     case 'WorkerError':
       err = new WorkerError(s.message);
+      break;
+    case 'MetadataError':
+      err = new MetadataError(s.code as MetadataErrorCode, s.message, str('role'));
+      break;
+    case 'UpdateError':
+      err = new UpdateError(s.message, str('model'), str('version'));
       break;
     default:
       err = new Error(s.message);

@@ -19,7 +19,7 @@ export type {
 } from './model.js';
 export { BACKEND_IDS } from './model.js';
 export type { Engine, EngineConfig, EngineSession, ModelBytes } from './engine.js';
-export type { BackendAttempt, ErrorCode, SerializedError } from './errors.js';
+export type { BackendAttempt, ErrorCode, MetadataErrorCode, SerializedError } from './errors.js';
 export {
   AbortError,
   BackendError,
@@ -27,6 +27,7 @@ export {
   DownloadError,
   InputError,
   IntegrityError,
+  MetadataError,
   ModelFormatError,
   NotCachedError,
   OutpostError,
@@ -34,6 +35,7 @@ export {
   QuotaError,
   RunError,
   StorageError,
+  UpdateError,
   WorkerError,
   deserializeError,
   serializeError,

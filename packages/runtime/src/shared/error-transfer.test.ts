@@ -3,8 +3,10 @@ import {
   DownloadError,
   InputError,
   IntegrityError,
+  MetadataError,
   OutpostError,
   QuotaError,
+  UpdateError,
   deserializeError,
   serializeError,
 } from '@outpost/core';
@@ -20,6 +22,8 @@ describe('error transfer across the worker boundary', () => {
       new IntegrityError('hash', 'aa', 'bb', 'm.onnx'),
       new QuotaError('full', 10, 20, 30),
       new BackendError('none', [{ backend: 'wasm', reason: 'r' }]),
+      new MetadataError('METADATA_ROLLBACK', 'older', 'timestamp'),
+      new UpdateError('unhealthy', 'digits', '1.1.0'),
     ];
     for (const err of cases) {
       const back = deserializeError(structuredClone(serializeError(err)));

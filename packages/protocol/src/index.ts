@@ -1,0 +1,70 @@
+export { canonicalBytes, canonicalize } from './canonical.js';
+export { derToP1363, fromHex, fromPem, fromUtf8, p1363ToDer, toHex, toPem, utf8 } from './encoding.js';
+export { readCapped, httpMetadataFetcher } from './fetch.js';
+export { CHUNK_SIZE, chunkHashes, sha256Hex } from './hash.js';
+export type { KeyAlgorithm, SigningKey } from './keys.js';
+export {
+  exportPrivateKey,
+  generateKey,
+  importSigningKey,
+  keyId,
+  signBytes,
+  supportsEd25519,
+  verifyBytes,
+} from './keys.js';
+export type {
+  ChannelInfo,
+  DelegatedRole,
+  EncodedTensor,
+  Envelope,
+  GoldenFile,
+  GoldenInfo,
+  MetaFile,
+  ModelFileInfo,
+  PublicKey,
+  RoleKeys,
+  RoleName,
+  Root,
+  Snapshot,
+  TargetFile,
+  Targets,
+  Timestamp,
+  TopRole,
+} from './metadata.js';
+export { DEFAULT_EXPIRY, SPEC_VERSION, expiryAt } from './metadata.js';
+export type { SignedOf } from './parse.js';
+export { parseMetadata } from './parse.js';
+export {
+  CHANNEL_PATHS,
+  assertSafeName,
+  channelPath,
+  goldenPath,
+  isSafeName,
+  matchesPattern,
+  metadataFile,
+  modelFilePath,
+  targetUrlPath,
+} from './paths.js';
+export type { ChannelDecision, Release, ReleaseBlob, ReleaseFile, ReleaseVariant } from './release.js';
+export { decideChannel, modelVersions, releaseOf, rolloutBucket } from './release.js';
+export type {
+  Expiry,
+  InitOptions,
+  MetadataFiles,
+  PublishFile,
+  PublishedBlob,
+  RepoState,
+  Signers,
+} from './repository.js';
+export {
+  addRelease,
+  describeModelFile,
+  encodeEnvelope,
+  initRepository,
+  refreshTimestamp,
+  rotateRoot,
+  setChannel,
+} from './repository.js';
+export { countValidSignatures, meetsThreshold, signMetadata } from './sign.js';
+export type { MetadataFetcher, RefreshResult, TrustedState } from './trust.js';
+export { MAX_ROOT_ROTATIONS, METADATA_CAPS, TrustedSet, refreshMetadata } from './trust.js';
