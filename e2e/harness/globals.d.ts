@@ -7,6 +7,7 @@ interface Window {
   loadTfjs: (backend?: 'wasm' | 'webgpu') => Promise<{
     tf: typeof import('@tensorflow/tfjs-core');
     loadGraphModel: typeof import('@tensorflow/tfjs-converter').loadGraphModel;
+    loadLayersModel: typeof import('@tensorflow/tfjs-layers').loadLayersModel;
   }>;
   /** `@outpost/runtime/tfjs`, imported on demand. */
   loadOutpostTfjs: () => Promise<typeof import('@outpost/runtime/tfjs')>;

@@ -14,7 +14,11 @@ window.loadOrt = async (build = 'wasm') => {
 // spec asks so that the harness's own bundle stays ONNX-only. It runs on one WASM thread, like
 // the Outpost engine: its threads start from blob: URLs, which the harness's strict CSP forbids.
 window.loadTfjs = async (backend = 'wasm') => {
-  const [tf, converter] = await Promise.all([import('@tensorflow/tfjs-core'), import('@tensorflow/tfjs-converter')]);
+  const [tf, converter, layers] = await Promise.all([
+    import('@tensorflow/tfjs-core'),
+    import('@tensorflow/tfjs-converter'),
+    import('@tensorflow/tfjs-layers'),
+  ]);
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(new URL(__OUTPOST_ORT_PATHS__, location.href).href);
@@ -23,7 +27,7 @@ window.loadTfjs = async (backend = 'wasm') => {
     await import('@tensorflow/tfjs-backend-webgpu');
   }
   if (!(await tf.setBackend(backend))) throw new Error(`TF.js ${backend} backend did not start`);
-  return { tf, loadGraphModel: converter.loadGraphModel };
+  return { tf, loadGraphModel: converter.loadGraphModel, loadLayersModel: layers.loadLayersModel };
 };
 window.loadOutpostTfjs = () => import('@outpost/runtime/tfjs');
 // ?sw=1 registers a service worker that keeps what the page loads, so a fresh page can start
