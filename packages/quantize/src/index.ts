@@ -9,8 +9,10 @@ export { cloneModel, decodeModel, encodeModel } from './onnx.js';
 export type { ModelProto } from './onnx.js';
 export { insertQdq, qdqCandidates, qdqTensors, QDQ_OPS } from './qdq.js';
 export type { QdqPlan } from './qdq.js';
-export { quantizeWeights, weightSlot, WEIGHT_OPS } from './weights.js';
-export type { QuantizedWeightInfo, WeightSlot } from './weights.js';
+export { dequantizedWeight, quantizeWeights, weightSlot, weightTensors, WEIGHT_OPS } from './weights.js';
+export type { QuantizedWeightInfo, WeightSlot, WeightTensor } from './weights.js';
+export { weightSensitivity } from './sensitivity.js';
+export type { WeightSensitivity } from './sensitivity.js';
 export { Session, runAll, median, quantile, timeInterleaved } from './runtime.js';
 export type { Feeds, FloatTensor, Outputs } from './runtime.js';
 export { accuracy, compareOutputs, relativeError } from './evaluate.js';
@@ -18,11 +20,13 @@ export type { OutputError } from './evaluate.js';
 export { opGroup, quantize, QUANTIZE_DEFAULTS } from './quantize.js';
 export type {
   GroupChoice,
+  KeepFloatOptions,
   ProgressEvent,
   QuantizeMode,
   QuantizeOptions,
   QuantizeReport,
   QuantizeResult,
+  WeightChoice,
 } from './quantize.js';
 export { formatReport } from './report.js';
 export { modelInputNames, readFeedsDir, readLabels } from './npy-dir.js';

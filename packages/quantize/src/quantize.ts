@@ -10,6 +10,7 @@ import { decodeModel, encodeModel, getIntAttribute } from './onnx.js';
 import { insertQdq, qdqCandidates, qdqTensors } from './qdq.js';
 import type { Feeds, Outputs } from './runtime.js';
 import { runAll, timeInterleaved } from './runtime.js';
+import { weightSensitivity } from './sensitivity.js';
 import type { QuantizedWeightInfo } from './weights.js';
 import { quantizeWeights } from './weights.js';
 
@@ -29,6 +30,41 @@ export interface ProgressEvent {
   done?: number;
   /** Items in all, when counted. */
   total?: number;
+}
+
+/**
+ * How {@link quantize} picks weights to keep in fp32. Int8 on a few weights can cost most of a
+ * model's error: PP-OCRv4 det's re-parameterised 1x1 convs hold an identity branch folded into
+ * the diagonal (1.2 beside 0.007 in one output channel), so a per-channel int8 scale rounds
+ * the rest of that channel away. Each weight is measured alone on the calibration inputs; the
+ * most harmful are kept in fp32 one by one, each only if the output error then drops, while the
+ * file stays within `maxSizeRatio`.
+ */
+export interface KeepFloatOptions {
+  /**
+   * A weight is a candidate when int8 on it alone gives at least this share of the
+   * all-int8 weight-only model's relative error…
+   * @defaultValue 0.1
+   */
+  minShare?: number;
+  /**
+   * …and at least this many times the median weight's: where every weight costs about the same,
+   * that is what int8 costs this model, and no weight is worth keeping fp32.
+   * @defaultValue 4
+   */
+  minOverMedian?: number;
+  /**
+   * Largest output size, as a share of the input file, that weights kept in fp32 may bring the
+   * model to.
+   * @defaultValue 0.35
+   */
+  maxSizeRatio?: number;
+  /**
+   * Calibration inputs the errors are measured on (the first ones); each weight costs one
+   * session and this many runs.
+   * @defaultValue 4
+   */
+  samples?: number;
 }
 
 /** Options of {@link quantize}. */
@@ -72,6 +108,14 @@ export interface QuantizeOptions {
    * @defaultValue 1.05
    */
   minSpeedup?: number;
+  /**
+   * Which weights stay fp32 because int8 on them costs too much of the output's accuracy,
+   * measured on the calibration inputs (see {@link KeepFloatOptions}); `false` makes every weight int8.
+   * Without calibration inputs every weight is int8.
+   * Used by `weights` and `auto`; `qdq` quantizes every weight.
+   * @defaultValue `{ minShare: 0.1, minOverMedian: 4, maxSizeRatio: 0.35, samples: 4 }`
+   */
+  keepFloat?: KeepFloatOptions | false;
   /** Called on long steps. */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -83,7 +127,26 @@ export const QUANTIZE_DEFAULTS = {
   timingRuns: 20,
   maxRelativeError: 0.05,
   minSpeedup: 1.05,
+  keepFloat: { minShare: 0.1, minOverMedian: 4, maxSizeRatio: 0.35, samples: 4 },
 } as const satisfies QuantizeOptions;
+
+/** One weight measured for {@link KeepFloatOptions}, and what was chosen for it. */
+export interface WeightChoice {
+  /** The weight initializer's name. */
+  name: string;
+  /** The op types using it. */
+  ops: string[];
+  /** Number of values. */
+  elements: number;
+  /** Relative error with only this weight int8. */
+  relativeError: number;
+  /** Relative error of the weight-only model with this weight and those kept before it fp32, when tried. */
+  keptRelativeError?: number;
+  /** Whether the weight stays fp32. */
+  float: boolean;
+  /** Why. */
+  reason: string;
+}
 
 /** One op group `auto` measured, and what it chose. */
 export interface GroupChoice {
@@ -113,6 +176,17 @@ export interface QuantizeReport {
   weights: { tensors: number; elements: number };
   /** Nodes quantized with QDQ. */
   qdqNodes: string[];
+  /**
+   * The weights measured for keeping in fp32: the relative error of the weight-only model with
+   * every weight int8 and with the chosen ones fp32, and each weight that was a candidate or
+   * among the ten most harmful, most harmful first.
+   */
+  keepFloat?: {
+    samples: number;
+    allInt8RelativeError: number;
+    relativeError: number;
+    weights: WeightChoice[];
+  };
   calibration?: { method: CalibrationMethod; samples: number };
   /** `auto`'s measurements, in the order tried. */
   groups: GroupChoice[];
@@ -139,13 +213,73 @@ export function opGroup(node: NodeProto, weightDims: readonly number[]): string 
   return weightDims.length > 2 && weightDims.slice(2).every((d) => d === 1) ? 'Conv 1x1' : 'Conv';
 }
 
-/** Builds the int8 model: weight-only everywhere, QDQ on `qdqNodes`. */
-function build(fp32: Uint8Array, qdqNodes: ReadonlySet<string>, ranges: ReadonlyMap<string, Range>): Uint8Array {
+/** Builds the int8 model: weight-only everywhere but `keepFloat`, QDQ on `qdqNodes`. */
+function build(
+  fp32: Uint8Array,
+  qdqNodes: ReadonlySet<string>,
+  ranges: ReadonlyMap<string, Range>,
+  keepFloat: ReadonlySet<string>,
+): Uint8Array {
   const model = decodeModel(fp32);
   const qdqWeights = new Set(model.graph!.node.filter((n) => qdqNodes.has(n.name)).map((n) => n.input[1] ?? ''));
-  const weights = quantizeWeights(model, qdqWeights);
+  const weights = quantizeWeights(model, qdqWeights, keepFloat);
   if (qdqNodes.size > 0) insertQdq(model, { nodes: qdqNodes, ranges, weights });
   return encodeModel(model);
+}
+
+/**
+ * Picks the weights to keep fp32 (see {@link KeepFloatOptions}): measures each weight alone,
+ * then, most harmful first, keeps each candidate whose fp32 form lowers the weight-only model's
+ * error while the file stays within the size budget.
+ */
+async function chooseFloatWeights(
+  fp32: Uint8Array,
+  inputBytes: number,
+  feeds: readonly Feeds[],
+  o: Required<KeepFloatOptions>,
+  progress: (e: ProgressEvent) => void,
+): Promise<{ keep: Set<string>; report: NonNullable<QuantizeReport['keepFloat']> }> {
+  const none = new Map<string, Range>();
+  const ref = await runAll(fp32, feeds);
+  const errorOf = async (bytes: Uint8Array) => relativeError(compareOutputs(ref, await runAll(bytes, feeds)));
+  const keep = new Set<string>();
+  const allInt8 = await errorOf(build(fp32, new Set(), none, keep));
+  const measured = await weightSensitivity(fp32, feeds, ref, (done, total) =>
+    progress({ step: 'measuring each weight in int8', done, total }),
+  );
+  const median = measured[Math.floor(measured.length / 2)]?.relativeError ?? 0;
+  let current = allInt8;
+  const weights: WeightChoice[] = [];
+  for (const [i, w] of measured.entries()) {
+    const reason =
+      w.relativeError < o.minShare * allInt8
+        ? `below ${o.minShare} of the all-int8 error`
+        : w.relativeError < o.minOverMedian * median
+          ? `below ${o.minOverMedian} x the median weight's error (${median.toPrecision(3)})`
+          : '';
+    if (reason && i >= 10) continue;
+    const choice: WeightChoice = { ...w, float: false, reason };
+    weights.push(choice);
+    if (reason) continue;
+    progress({ step: `trying ${w.name} in fp32` });
+    const trial = new Set([...keep, w.name]);
+    const bytes = build(fp32, new Set(), none, trial);
+    if (bytes.length > o.maxSizeRatio * inputBytes) {
+      choice.reason = `over the size budget (${(bytes.length / inputBytes).toFixed(3)}x > ${o.maxSizeRatio}x)`;
+      continue;
+    }
+    const err = await errorOf(bytes);
+    choice.keptRelativeError = err;
+    if (err < current) {
+      choice.float = true;
+      choice.reason = `fp32: error ${current.toFixed(4)} -> ${err.toFixed(4)}`;
+      keep.add(w.name);
+      current = err;
+    } else {
+      choice.reason = `fp32 did not lower the error (${err.toFixed(4)} >= ${current.toFixed(4)})`;
+    }
+  }
+  return { keep, report: { samples: feeds.length, allInt8RelativeError: allInt8, relativeError: current, weights } };
 }
 
 /**
@@ -169,8 +303,21 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
   const normalize = normalizeModel(model);
   const fp32 = encodeModel(model);
 
+  let keep = new Set<string>();
+  let keepReport: QuantizeReport['keepFloat'];
+  if (mode !== 'qdq' && options.keepFloat !== false && calibration.length) {
+    const o = { ...QUANTIZE_DEFAULTS.keepFloat, ...options.keepFloat };
+    ({ keep, report: keepReport } = await chooseFloatWeights(
+      fp32,
+      input.length,
+      calibration.slice(0, o.samples),
+      o,
+      progress,
+    ));
+  }
+
   const probe = decodeModel(fp32);
-  const weights: Map<string, QuantizedWeightInfo> = quantizeWeights(probe);
+  const weights: Map<string, QuantizedWeightInfo> = quantizeWeights(probe, new Set(), keep);
   const candidates = mode === 'weights' ? [] : qdqCandidates(probe, weights);
   let ranges = new Map<string, Range>();
   if (candidates.length > 0) {
@@ -191,14 +338,14 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
       const g = opGroup(n, weights.get(n.input[1] ?? '')?.dims ?? []);
       byGroup.set(g, [...(byGroup.get(g) ?? []), n.name]);
     }
-    let current = build(fp32, chosen, ranges);
+    let current = build(fp32, chosen, ranges, keep);
     const floor = relativeError(compareOutputs(ref, await runAll(current, errorFeeds)));
     autoBaseline = floor;
     let i = 0;
     for (const [group, names] of byGroup) {
       progress({ step: `measuring QDQ ${group}`, done: i++, total: byGroup.size });
       const trial = new Set([...chosen, ...names]);
-      const bytes = build(fp32, trial, ranges);
+      const bytes = build(fp32, trial, ranges, keep);
       // Each comparison is timed interleaved against the current choice, and a win is timed
       // again: on a shared machine one measurement can be off by 2x either way.
       let [currentMs, int8Ms] = await timeInterleaved(current, bytes, timingFeed, runs);
@@ -231,7 +378,7 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
   }
 
   progress({ step: 'writing the int8 model' });
-  let output = build(fp32, chosen, ranges);
+  let output = build(fp32, chosen, ranges, keep);
   if (mode === 'auto' && chosen.size > 0 && timingFeed) {
     // The groups were each measured against the previous choice; check the sum against fp32
     // too, twice, and fall back to weight-only (= fp32 speed) if it loses both times.
@@ -248,7 +395,7 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
         }
       });
       chosen = new Set();
-      output = build(fp32, chosen, ranges);
+      output = build(fp32, chosen, ranges, keep);
     }
   }
 
@@ -258,6 +405,7 @@ export async function quantize(input: Uint8Array, options: QuantizeOptions = {})
     normalize,
     weights: { tensors: weights.size, elements: [...weights.values()].reduce((a, w) => a + w.q.length, 0) },
     qdqNodes: [...chosen],
+    ...(keepReport ? { keepFloat: keepReport } : {}),
     ...(calibration.length ? { calibration: { method, samples: calibration.length } } : {}),
     groups,
     ...(autoBaseline !== undefined ? { weightOnlyRelativeError: autoBaseline } : {}),

@@ -36,6 +36,27 @@ export function formatReport(r: QuantizeReport): string {
       `calibration: ${r.calibration.samples} inputs, ${m.kind === 'minmax' ? 'min-max' : `percentile ${m.percentile}`}`,
     );
   }
+  if (r.keepFloat) {
+    const k = r.keepFloat;
+    const kept = k.weights.filter((w) => w.float);
+    out.push(
+      '',
+      `weights kept fp32: ${kept.length} (${kept.reduce((a, w) => a + w.elements, 0)} values); weight-only relative error ` +
+        `${num(k.allInt8RelativeError)} with every weight int8, ${num(k.relativeError)} as chosen (first ${k.samples} calibration inputs)`,
+      table(
+        ['weight', 'op', 'values', 'rel. error int8 alone', 'kept fp32 (+ earlier)', 'choice', 'why'],
+        k.weights.map((w) => [
+          w.name,
+          [...new Set(w.ops)].join(','),
+          String(w.elements),
+          num(w.relativeError),
+          w.keptRelativeError === undefined ? '' : num(w.keptRelativeError),
+          w.float ? 'fp32' : 'int8',
+          w.reason,
+        ]),
+      ),
+    );
+  }
   if (r.groups.length) {
     out.push(
       '',

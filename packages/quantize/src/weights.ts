@@ -39,6 +39,47 @@ export function weightSlot(node: NodeProto, inits: ReadonlyMap<string, TensorPro
   }
 }
 
+/** A weight {@link quantizeWeights} would store as int8, as found in the graph. */
+export interface WeightTensor extends WeightSlot {
+  /** The weight's dims. */
+  dims: number[];
+  /** The op types using it, one per use. */
+  ops: string[];
+  /** Number of values. */
+  elements: number;
+}
+
+/** Every weight {@link quantizeWeights} would store as int8, in graph order, each once. */
+export function weightTensors(model: ModelProto): WeightTensor[] {
+  const graph = model.graph;
+  if (!graph) return [];
+  const inits = initializerMap(graph);
+  const found = new Map<string, WeightTensor>();
+  for (const node of graph.node) {
+    const slot = weightSlot(node, inits);
+    if (!slot) continue;
+    const seen = found.get(slot.name);
+    if (seen) {
+      seen.ops.push(node.opType);
+      continue;
+    }
+    const dims = dimsOf(inits.get(slot.name)!);
+    found.set(slot.name, { ...slot, dims, ops: [node.opType], elements: dims.reduce((a, b) => a * b, 1) });
+  }
+  return [...found.values()];
+}
+
+/**
+ * The float32 values an int8 weight stands for: `q * scale` per channel, in float32, as
+ * onnxruntime computes the Cast + Mul (or DequantizeLinear) that restores it.
+ */
+export function dequantizedWeight(w: Float32Array, dims: readonly number[], axis: number): Float32Array {
+  const { q, scale } = quantizeWeightPerChannel(w, dims, axis);
+  const channels = dims[axis] ?? 1;
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  return Float32Array.from(q, (v, i) => Math.fround(v * (scale[Math.floor(i / inner) % channels] ?? 1)));
+}
+
 /** One weight stored as int8. */
 export interface QuantizedWeightInfo extends QuantizedWeight {
   /** The original initializer name (now the DequantizeLinear's output). */
@@ -55,11 +96,13 @@ export interface QuantizedWeightInfo extends QuantizedWeight {
  * weight's old name, so consumers are unchanged. Weights in `dequantizeLinear` (those of nodes
  * the QDQ pass will quantize) get a DequantizeLinear with `axis`, the form onnxruntime fuses;
  * the others get Cast + Mul by a per-channel scale, which onnxruntime constant-folds when the
- * session is created, so they run at fp32 speed from a file about 4x smaller. Biases stay fp32.
+ * session is created, so they run at fp32 speed from a file about 4x smaller. Biases stay fp32,
+ * and so do the weights named in `keepFloat` (those whose int8 error the output cannot take).
  */
 export function quantizeWeights(
   model: ModelProto,
   dequantizeLinear: ReadonlySet<string> | 'all' = new Set(),
+  keepFloat: ReadonlySet<string> = new Set(),
 ): Map<string, QuantizedWeightInfo> {
   const graph = model.graph;
   const done = new Map<string, QuantizedWeightInfo>();
@@ -70,7 +113,7 @@ export function quantizeWeights(
   const dqNodes: NodeProto[] = [];
   for (const node of graph.node) {
     const slot = weightSlot(node, original);
-    if (!slot) continue;
+    if (!slot || keepFloat.has(slot.name)) continue;
     const seen = done.get(slot.name);
     if (seen) {
       seen.ops.push(node.opType);
