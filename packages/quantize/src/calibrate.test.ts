@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { build, int, vi } from './__tests__/build.js';
-import { collectRanges } from './calibrate.js';
+import { AbsHistogram, collectRanges, entropyThreshold } from './calibrate.js';
 import { UnsupportedModelError } from './errors.js';
 import { normalizeModel } from './normalize.js';
 import { writeNpy } from './npy.js';
@@ -42,6 +42,57 @@ describe('collectRanges', () => {
     expect(mm.get('h')!.max).toBe(100);
     expect(pc.get('h')!.max).toBeCloseTo(0.99, 5);
     expect(pc.get('h')!.min).toBe(0);
+  });
+});
+
+/** Seeded standard normal values (Box-Muller over a Park-Miller stream). */
+function normals(n: number, seed: number): number[] {
+  let s = seed;
+  const u = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  return Array.from({ length: n }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
+}
+
+describe('entropy calibration', () => {
+  it('clips rare outliers that min-max keeps, and keeps the bulk of a normal distribution', async () => {
+    const feeds = [1, 2, 3, 4, 5, 6, 7, 8].map((seed) => {
+      const v = normals(1000, seed);
+      if (seed === 3) v[10] = 40; // a few outliers among 8,000 values
+      if (seed === 6) v[20] = -35;
+      return feed((i) => v[i]!);
+    });
+    const mm = await collectRanges(relu(), ['x', 'h'], feeds, { kind: 'minmax' });
+    const en = await collectRanges(relu(), ['x', 'h'], feeds, { kind: 'entropy' });
+    expect(mm.get('x')).toEqual({ min: -35, max: 40 });
+    const x = en.get('x')!;
+    // Clipped far inside the outliers, yet outside most of N(0, 1) (|x| > 2.5 holds 1.2 %).
+    expect(x.max).toBeGreaterThan(2.5);
+    expect(x.max).toBeLessThan(10);
+    expect(x.min).toBeCloseTo(-x.max, 6); // one threshold for |x|
+    const h = en.get('h')!; // after ReLU: one-sided, min 0
+    expect(h.min).toBe(0);
+    expect(h.max).toBeGreaterThan(2.5);
+    expect(h.max).toBeLessThan(10);
+  });
+
+  it('does not clip a distribution without a tail', () => {
+    const uniform = new AbsHistogram();
+    uniform.add(Float32Array.from({ length: 20000 }, (_, i) => (i / 20000) * 2 - 1));
+    expect(entropyThreshold(uniform.counts, uniform.top, 128)).toBeGreaterThan(0.97 * uniform.top);
+  });
+
+  it('histograms merge exactly when a later run widens the range', () => {
+    const a = Float32Array.from({ length: 4096 }, (_, i) => ((i % 512) - 256) / 64); // |x| ≤ 4
+    const b = Float32Array.from({ length: 4096 }, (_, i) => ((i % 1024) - 512) / 32); // |x| ≤ 16
+    const grown = new AbsHistogram();
+    grown.add(a);
+    grown.add(b);
+    const once = new AbsHistogram();
+    once.add(b);
+    once.add(a);
+    expect(grown.top).toBe(once.top);
+    expect(once.top).toBeCloseTo(16, 4);
+    expect(Array.from(grown.counts)).toEqual(Array.from(once.counts));
+    expect([grown.min, grown.max]).toEqual([-16, 511 / 32]);
   });
 });
 

@@ -33,7 +33,7 @@ export function formatReport(r: QuantizeReport): string {
   if (r.calibration) {
     const m = r.calibration.method;
     out.push(
-      `calibration: ${r.calibration.samples} inputs, ${m.kind === 'minmax' ? 'min-max' : `percentile ${m.percentile}`}`,
+      `calibration: ${r.calibration.samples} inputs, ${m.kind === 'minmax' ? 'min-max' : m.kind === 'entropy' ? 'entropy (KL)' : `percentile ${m.percentile}`}`,
     );
   }
   if (r.keepFloat) {
@@ -70,7 +70,7 @@ export function formatReport(r: QuantizeReport): string {
           g.int8Ms.toFixed(3),
           num(g.relativeError),
           g.qdq ? 'QDQ' : 'weights',
-          g.reason,
+          g.leftOut ? `${g.reason}; left out: ${g.leftOut.join(', ')}` : g.reason,
         ]),
       ),
     );
