@@ -49,6 +49,17 @@ describe('outpost quantize', () => {
     expect(report.calibration).toEqual({ method: { kind: 'minmax' }, samples: 10 });
   });
 
+  it('--method entropy calibrates by KL divergence and says so in the report', async () => {
+    const { io, out } = capture();
+    const args = ['quantize', MODEL, '--out', join(dir, 'e.onnx'), '--calibration', join(dir, 'calib')];
+    const code = await run([...args, '--mode', 'qdq', '--method', 'entropy', '--runs', '0'], io);
+    expect(code).toBe(0);
+    expect(out.join('\n')).toContain('calibration: 10 inputs, entropy (KL)');
+    const bad = capture();
+    expect(await run([...args, '--method', 'kl'], bad.io)).toBe(2);
+    expect(bad.err.join('\n')).toContain('--method must be minmax, entropy or percentile');
+  });
+
   it('defaults to weight-only without calibration data and prints tables', async () => {
     const { io, out } = capture();
     const code = await run(['quantize', MODEL, '--out', join(dir, 'w.onnx'), '--runs', '0'], io);

@@ -33,7 +33,8 @@ options:
                           qdq:     static INT8 on every Conv/MatMul/Gemm
                           auto:    QDQ only where measured faster and accurate (default with
                                    --calibration; weights without)
-  --method <m>            activation ranges: minmax (default) or percentile
+  --method <m>            activation ranges: minmax (default), percentile, or entropy (the
+                          KL-divergence threshold TensorRT uses: clips long tails)
   --percentile <p>        percentile for --method percentile (default 99.99)
   --eval <dir>            held-out inputs for the report (same layout as --calibration)
   --labels <file.npy>     one class per row of --eval, for top-1 accuracy
@@ -99,9 +100,10 @@ export const quantizeCommand: Command = {
     if (!Number.isInteger(runs) || runs < 0) throw new UsageError('--runs must be a whole number ≥ 0');
     let method: CalibrationMethod;
     if (v.method === 'minmax') method = { kind: 'minmax' };
+    else if (v.method === 'entropy') method = { kind: 'entropy' };
     else if (v.method === 'percentile' && percentile > 50 && percentile <= 100)
       method = { kind: 'percentile', percentile };
-    else throw new UsageError('--method must be minmax or percentile (with 50 < --percentile ≤ 100)');
+    else throw new UsageError('--method must be minmax, entropy or percentile (with 50 < --percentile ≤ 100)');
 
     const input = new Uint8Array(await readFile(positionals[0]!));
     const inputs = modelInputNames(decodeModel(input));
