@@ -133,7 +133,27 @@ describe('outpost quantize', () => {
     const out16 = join(dir, 'tfjs-f16');
     const args = ['quantize', join(src, 'model.json'), '--out', out16, '--dtype', 'float16'];
     expect(await run(args, b.io)).toBe(0);
-    expect(b.out.join('\n')).toMatch(/^tfjs float16: weights 0\.3 KiB -> 0\.1 KiB \(0\.515x\)/);
+    expect(b.out.join('\n')).toMatch(/^tfjs float16: weights 0\.3 KiB -> 0\.1 KiB \(0\.515x; 0\.515x of float32\)/);
+
+    const u16 = capture();
+    const outU16 = join(dir, 'tfjs-u16');
+    expect(
+      await run(['quantize', join(src, 'model.json'), '--out', outU16, '--dtype', 'uint16', '--json'], u16.io),
+    ).toBe(0);
+    expect(JSON.parse(u16.out.join('\n')).size).toMatchObject({ input: 264, output: 128 + 8, float32: 264 });
+    const m16 = JSON.parse(readFileSync(join(outU16, 'model.json'), 'utf8'));
+    expect(m16.weightsManifest[0].weights[0].quantization).toMatchObject({ dtype: 'uint16' });
+    for (const [extra, message] of [
+      [['--tolerance', '0.01'], '--tolerance applies to --dtype uint8'],
+      [['--dtype', 'uint8', '--tolerance', '0.01'], '--tolerance needs --calibration'],
+      [['--dtype', 'uint8', '--calibration', dir], '--calibration need --tolerance'],
+      [['--dtype', 'uint8', '--tolerance', 'x', '--calibration', dir], '--tolerance must be a number'],
+    ] as const) {
+      const f = capture();
+      const base = extra[0] === '--tolerance' ? args : args.slice(0, 4);
+      expect(await run([...base, ...extra], f.io)).toBe(2);
+      expect(f.err.join('\n')).toContain(message);
+    }
     expect(readFileSync(join(out16, 'group1-shard1of1.bin')).length).toBe(128 + 8);
 
     const c = capture();

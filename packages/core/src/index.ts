@@ -40,5 +40,15 @@ export {
   deserializeError,
   serializeError,
 } from './errors.js';
-export type { LoadRequest, RunRequest, RunResult, WorkerApi, WorkerConfig } from './protocol.js';
+export type {
+  LoadRequest,
+  NamedLoadRequest,
+  RepositoryConfig,
+  RunRequest,
+  RunResult,
+  UpdateCheck,
+  UpdatePlan,
+  WorkerApi,
+  WorkerConfig,
+} from './protocol.js';
 export { PROTOCOL_VERSION } from './protocol.js';

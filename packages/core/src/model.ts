@@ -8,6 +8,8 @@ export interface ModelFile {
   url: string;
   /** Lower-case hex SHA-256 of the whole file; checked after download when given. */
   sha256?: string;
+  /** Declared length in bytes; a download that goes past it is cut off at once (U2). */
+  bytes?: number;
 }
 
 /** Model file formats the runtime's engines read. */

@@ -5,7 +5,7 @@ import type { TensorMap } from './tensor.js';
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -16,6 +16,56 @@ export interface WorkerConfig {
   ortWasmPaths?: string;
   /** Bytes a single input may hold in all (R3). */
   maxInputBytes: number;
+  /** The signed repository models are loaded from by name, when the app configured one. */
+  repository?: RepositoryConfig;
+}
+
+/** A signed model repository and the channel this device follows. */
+export interface RepositoryConfig {
+  /** Base URL of the repository (the folder holding `metadata/` and `targets/`). */
+  url: string;
+  /** The root metadata the app ships (`metadata/1.root.json` from `outpost init`), as JSON text. */
+  trustedRoot: string;
+  /** Channel to follow, e.g. `stable`. */
+  channel: string;
+}
+
+/** Load a model by name from the repository. */
+export interface NamedLoadRequest {
+  callId: number;
+  name: string;
+  /**
+   * Install exactly this version (the update path), checking it is the one the signed channel
+   * names for this device. Without it: the active version, or the channel's on first use.
+   */
+  version?: string;
+  /** Make the version active once it loaded and passed its health check. */
+  activate: boolean;
+  backend?: BackendId;
+}
+
+/** A model whose channel names another version than the active one. */
+export interface UpdatePlan {
+  name: string;
+  /** The active version, if any. */
+  from?: string;
+  to: string;
+  /** True when `to` is older than `from` in the repository's order (an operator's rollback). */
+  rollback: boolean;
+  /** The device's rollout bucket and the channel's fraction, both in basis points. */
+  bucket: number;
+  rolloutBp: number;
+}
+
+/** What one update check found. */
+export interface UpdateCheck {
+  plans: UpdatePlan[];
+  /** The repository could not be reached; nothing changed. */
+  offline: boolean;
+  /** Metadata was refused (expired, bad signature, rollback): the installed models keep serving. */
+  refused?: { code: string; message: string };
+  /** Versions the channel names that this device marked bad, and why. */
+  skipped: { name: string; version: string; reason: string }[];
 }
 
 /** A load request. `callId` lets the page cancel it. */
@@ -49,12 +99,24 @@ export interface RunResult {
  */
 export interface WorkerApi {
   hello(): { protocol: number };
-  init(config: WorkerConfig): Promise<void>;
+  /** `now`: the app's clock (ms since the epoch), read once per update cycle. */
+  init(config: WorkerConfig, now?: () => number | Promise<number>): Promise<void>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
   run(req: RunRequest): Promise<RunResult>;
   dispose(modelId: number): Promise<void>;
   /** Cancels a pending load or run. A run already executing in WASM cannot be stopped. */
   cancel(callId: number): void;
+  /** Loads a model by name from the repository (see {@link NamedLoadRequest}). */
+  loadNamed(req: NamedLoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
+  /** Refreshes the repository metadata and says which models the channel moves. */
+  checkUpdates(names: string[]): Promise<UpdateCheck>;
+  /**
+   * Makes an installed version the active one (one IndexedDB transaction; the previous version
+   * is remembered). Fails, changing nothing, when the version is not stored.
+   */
+  activate(name: string, version: string): Promise<void>;
+  /** Records that a version failed its health check on this device; it is never installed again. */
+  markBad(name: string, version: string, reason: string): Promise<void>;
   cacheList(): Promise<CachedModel[]>;
   cacheDelete(name: string, version: string): Promise<boolean>;
   cacheUsage(): Promise<CacheUsage>;

@@ -1,6 +1,7 @@
 export { canonicalBytes, canonicalize } from './canonical.js';
 export { derToP1363, fromHex, fromPem, fromUtf8, p1363ToDer, toHex, toPem, utf8 } from './encoding.js';
 export { readCapped, httpMetadataFetcher } from './fetch.js';
+export { decodeGolden, encodeGolden } from './golden.js';
 export { CHUNK_SIZE, chunkHashes, sha256Hex } from './hash.js';
 export type { KeyAlgorithm, SigningKey } from './keys.js';
 export {

@@ -273,3 +273,21 @@ describe('channels delegation and rollout (U17)', () => {
     );
   });
 });
+
+describe('golden files', () => {
+  it('round-trip tensors of several types', async () => {
+    const { encodeGolden, decodeGolden } = await import('./golden.js');
+    const g = {
+      inputs: { x: { type: 'float32' as const, dims: [1, 3], data: Float32Array.of(1.5, -2, 3) } },
+      outputs: { y: { type: 'int64' as const, dims: [2], data: BigInt64Array.of(7n, -1n) } },
+      tolerance: 1e-4,
+    };
+    const back = decodeGolden(encodeGolden(g));
+    expect(back.tolerance).toBe(1e-4);
+    expect([...(back.inputs.x!.data as Float32Array)]).toEqual([1.5, -2, 3]);
+    expect([...(back.outputs.y!.data as BigInt64Array)]).toEqual([7n, -1n]);
+    expect(() =>
+      decodeGolden(utf8('{"inputs":{"x":{"type":"float32","dims":[2],"base64":"AAAA"}},"outputs":{},"tolerance":0}')),
+    ).toThrow(TypeError);
+  });
+});

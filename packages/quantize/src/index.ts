@@ -29,14 +29,26 @@ export type {
   WeightChoice,
 } from './quantize.js';
 export { formatReport } from './report.js';
-export { modelInputNames, readFeedsDir, readLabels } from './npy-dir.js';
-export { formatTfjsReport, fromFloat16, quantizeTfjs, TFJS_QUANTIZE_DEFAULTS, toFloat16, uint8Params } from './tfjs.js';
+export { modelInputNames, readFeedsDir, readLabels, readTfjsFeedsDir } from './npy-dir.js';
+export {
+  affineParams,
+  formatTfjsReport,
+  fromFloat16,
+  quantizeTfjs,
+  TFJS_QUANTIZE_DEFAULTS,
+  toFloat16,
+  uint8Params,
+} from './tfjs.js';
 export type {
+  TfjsMixedReport,
   TfjsModelJson,
   TfjsQuantizeOptions,
   TfjsQuantizeReport,
   TfjsQuantizeResult,
+  TfjsWeightDtype,
   TfjsWeightEntry,
   TfjsWeightReport,
   TfjsWeightsGroup,
 } from './tfjs.js';
+export { outputError, tfjsInputNames } from './tfjs-measure.js';
+export type { TfjsErrorMetric, TfjsFeed, TfjsTensor } from './tfjs-measure.js';

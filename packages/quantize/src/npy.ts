@@ -53,10 +53,11 @@ export function readNpy(bytes: Uint8Array, file?: string): NpyArray {
   return { dtype, data, dims };
 }
 
-/** Writes a float32 array as a .npy file (format 1.0, little-endian, C order). */
-export function writeNpy(data: Float32Array, dims: readonly number[]): Uint8Array {
+/** Writes a float32 or int32 array as a .npy file (format 1.0, little-endian, C order). */
+export function writeNpy(data: Float32Array | Int32Array, dims: readonly number[]): Uint8Array {
   const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
+  const descr = data instanceof Int32Array ? '<i4' : '<f4';
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   // Pad with spaces so the data starts on a 64-byte boundary; the header ends with \n.
   const total = 10 + header.length + 1;
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n';

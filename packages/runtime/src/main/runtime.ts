@@ -1,18 +1,16 @@
 import {
   AbortError,
   DisposedError,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  WorkerError,
   type CachedModel,
   type CacheUsage,
   type ModelSource,
-  type WorkerApi,
   type WorkerConfig,
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { installErrorTransfer } from '../shared/index.js';
-import { Model, withAbort, type ModelHost } from './model.js';
+import { Model, withAbort } from './model.js';
+import { UpdateController, type Updates } from './updates.js';
+import { startWorker, type WorkerHost } from './worker-host.js';
 import { RUNTIME_DEFAULTS, type LoadOptions, type RuntimeOptions } from './options.js';
 
 /** Set by `@outpost/vite` (Vite `define`): where it serves onnxruntime-web's files. */
@@ -33,9 +31,15 @@ export interface Runtime {
   /**
    * Loads a model version: from the store when it is there (no network), else downloaded,
    * verified and stored. Opens it on the first backend in preference order that works.
+   *
+   * By name (`load('digits')`, with `repository` configured): the active version from the store
+   * (offline too), or on first use the version the signed channel names for this device,
+   * downloaded, verified against the signed metadata, health-checked and made active.
    */
-  load(source: ModelSource, options?: LoadOptions): Promise<Model>;
+  load(source: ModelSource | string, options?: LoadOptions): Promise<Model>;
   cache: ModelCache;
+  /** Over-the-air updates of models loaded by name. */
+  updates: Updates;
   /** Disposes every model and stops the worker. */
   close(): Promise<void>;
 }
@@ -70,6 +74,19 @@ function defaultWorker(): Worker {
   return new Worker(new URL('../worker/index.js', import.meta.url), { type: 'module', name: 'outpost' });
 }
 
+/** `checkEvery` as milliseconds: a number, or `'30s'`, `'15m'`, `'1h'`, `'1d'`. */
+export function parseInterval(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(value.trim());
+  if (!m) throw new TypeError(`Cannot read the interval "${value}" (use e.g. 30s, 15m, 1h)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+function rootText(root: string | object): string {
+  return typeof root === 'string' ? root : JSON.stringify(root);
+}
+
 /**
  * Starts the runtime: a module Web Worker that downloads, stores and runs models. Nothing touches
  * `window`, `indexedDB` or `Worker` before this is called, so importing the package in Node or
@@ -77,101 +94,114 @@ function defaultWorker(): Worker {
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   installErrorTransfer();
-  const worker = (options.createWorker ?? defaultWorker)();
-  const api = Comlink.wrap<WorkerApi>(worker);
-  let failure: Error | undefined;
-  let failWorker: (err: Error) => void = () => undefined;
-  const dead = new Promise<never>((_, reject) => {
-    failWorker = (err) => {
-      failure ??= err;
-      reject(failure);
-    };
-  });
-  dead.catch(() => undefined);
-  worker.addEventListener('error', (e) => {
-    e.preventDefault();
-    failWorker(new WorkerError(`The Outpost worker failed: ${e.message || 'script error (did it load?)'}`));
-  });
-  worker.addEventListener('messageerror', () => failWorker(new WorkerError('A worker message could not be read')));
-  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, dead]);
-
-  const timeoutMs = options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new WorkerError(`The Outpost worker did not answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  try {
-    const hello = await Promise.race([guard(api.hello()), timeout]);
-    if (hello?.protocol !== PROTOCOL_VERSION) {
-      throw new ProtocolError(
-        `The Outpost worker speaks protocol ${String(hello?.protocol)} but this page expects ${PROTOCOL_VERSION}: ` +
-          'a stale worker script is being served (clear the HTTP or service-worker cache)',
-        PROTOCOL_VERSION,
-        hello?.protocol,
-      );
-    }
-    const config: WorkerConfig = {
-      backends: options.backends ?? [...RUNTIME_DEFAULTS.backends],
-      numThreads: resolveThreads(
-        options.wasm?.numThreads ?? RUNTIME_DEFAULTS.numThreads,
-        globalThis.crossOriginIsolated === true,
-        globalThis.navigator?.hardwareConcurrency || 1,
-      ),
-      ortWasmPaths: defaultWasmPaths(options.wasm?.paths),
-      maxInputBytes: options.maxInputBytes ?? RUNTIME_DEFAULTS.maxInputBytes,
-    };
-    await guard(api.init(config));
-  } catch (err) {
-    worker.terminate();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-
-  let callId = 0;
-  let closed = false;
-  const models = new Set<Model>();
-  const host: ModelHost = {
-    api,
-    nextCallId: () => ++callId,
-    guard,
-    forget: (m) => models.delete(m),
+  const config: WorkerConfig = {
+    backends: options.backends ?? [...RUNTIME_DEFAULTS.backends],
+    numThreads: resolveThreads(
+      options.wasm?.numThreads ?? RUNTIME_DEFAULTS.numThreads,
+      globalThis.crossOriginIsolated === true,
+      globalThis.navigator?.hardwareConcurrency || 1,
+    ),
+    ortWasmPaths: defaultWasmPaths(options.wasm?.paths),
+    maxInputBytes: options.maxInputBytes ?? RUNTIME_DEFAULTS.maxInputBytes,
   };
+  if (options.repository) {
+    config.repository = {
+      url: new URL(options.repository.url, location.href).href,
+      trustedRoot: rootText(options.repository.trustedRoot),
+      channel: options.channel ?? RUNTIME_DEFAULTS.channel,
+    };
+  }
+  let callId = 0;
+  const start = () =>
+    startWorker(options.createWorker ?? defaultWorker, config, {
+      timeoutMs: options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs,
+      now: options.now,
+      nextCallId: () => ++callId,
+    });
+  const primary = await start();
+  const api = primary.api;
+  const guard = <T>(p: Promise<T>) => primary.guard(p);
+
+  let closed = false;
+  const workers = new Set<WorkerHost>([primary]);
+  const models = new Set<Model>();
+  const named = new Map<string, Set<Model>>();
   const live = <T>(p: () => Promise<T>): Promise<T> => {
     if (closed) return Promise.reject(new DisposedError('The runtime was closed'));
     return guard(p());
   };
+  const adopt = (w: WorkerHost) => {
+    // A disposed model leaves every list; a model moving between workers only changes worker.
+    w.forget = (m) => {
+      w.models.delete(m);
+      models.delete(m);
+      named.get(m.name)?.delete(m);
+    };
+    return w;
+  };
+  adopt(primary);
+  const track = (model: Model, byName: boolean) => {
+    models.add(model);
+    primary.models.add(model);
+    if (byName) {
+      let set = named.get(model.name);
+      if (!set) named.set(model.name, (set = new Set()));
+      set.add(model);
+    }
+    return model;
+  };
+  const updates = new UpdateController({
+    primary,
+    async startWorker() {
+      if (closed) throw new DisposedError('The runtime was closed');
+      const w = adopt(await start());
+      workers.add(w);
+      const terminate = w.terminate.bind(w);
+      w.terminate = (reason) => {
+        workers.delete(w);
+        terminate(reason);
+      };
+      return w;
+    },
+    named: () => named,
+    activate: options.updates?.activate ?? RUNTIME_DEFAULTS.activate,
+  });
+  const background = () => {
+    updates.check().catch(() => undefined);
+  };
+  let timer: ReturnType<typeof setInterval> | undefined;
+  if (options.repository) {
+    const every = parseInterval(options.updates?.checkEvery ?? RUNTIME_DEFAULTS.checkEvery);
+    if (every > 0) timer = setInterval(background, every);
+    globalThis.addEventListener?.('online', background);
+  }
 
   return {
     async load(source, loadOptions = {}) {
       const { signal, onProgress, backend } = loadOptions;
       if (signal?.aborted) throw new AbortError();
-      const id = host.nextCallId();
+      const id = primary.nextCallId();
       const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
-      const info = await withAbort(
-        live(() => api.load({ callId: id, source: resolveSource(source, location.href), backend }, progress)),
-        signal,
-        () => void api.cancel(id),
-      );
-      const model = new Model(host, info);
-      models.add(model);
-      return model;
+      const call =
+        typeof source === 'string'
+          ? () => api.loadNamed({ callId: id, name: source, activate: true, backend }, progress)
+          : () => api.load({ callId: id, source: resolveSource(source, location.href), backend }, progress);
+      const info = await withAbort(live(call), signal, () => void api.cancel(id));
+      return track(new Model(primary, info), typeof source === 'string');
     },
     cache: {
       list: () => live(() => api.cacheList()),
       delete: (name, version) => live(() => api.cacheDelete(name, version)),
       usage: () => live(() => api.cacheUsage()),
     },
+    updates,
     async close() {
       if (closed) return;
+      if (timer !== undefined) clearInterval(timer);
+      globalThis.removeEventListener?.('online', background);
       await Promise.allSettled([...models].map((m) => m.dispose()));
       closed = true;
-      failWorker(new DisposedError('The runtime was closed'));
-      api[Comlink.releaseProxy]();
-      worker.terminate();
+      for (const w of [...workers]) w.terminate(new DisposedError('The runtime was closed'));
     },
   };
 }

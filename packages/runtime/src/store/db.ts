@@ -3,7 +3,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type St
 
 /** The model store's IndexedDB database. */
 export const DB_NAME = 'outpost-models';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 /** One file of a stored model version. Its bytes live in `chunks` under `blobId`. */
 export interface StoredFile {
@@ -42,10 +42,40 @@ export interface ChoiceRecord {
   choice: VariantChoice;
 }
 
+/** Which version of a model (from a repository) is live on this device. */
+export interface ActiveRecord {
+  name: string;
+  version: string;
+  /** The version that was active before, kept for an instant switch back. */
+  previous?: string;
+  activatedAt: number;
+}
+
+/** A version that failed its health check here: never installed again. */
+export interface BadRecord {
+  name: string;
+  version: string;
+  reason: string;
+  at: number;
+}
+
+/** Verified repository metadata (TUF's trusted set) per repository URL: the highest versions seen. */
+export interface TrustRecord {
+  url: string;
+  /** Raw metadata text per role, re-verified on every read. */
+  state: { root: string; timestamp?: string; snapshot?: string; targets?: string; channels?: string };
+  savedAt: number;
+}
+
 export interface ModelStoreSchema extends DBSchema {
   models: { key: [string, string, string]; value: ModelRecord };
   chunks: { key: [string, number]; value: ChunkRecord };
   choices: { key: [string, string]; value: ChoiceRecord };
+  active: { key: string; value: ActiveRecord };
+  bad: { key: [string, string]; value: BadRecord };
+  trust: { key: string; value: TrustRecord };
+  /** Small device-local settings, such as the random rollout id. */
+  meta: { key: string; value: { key: string; value: string } };
 }
 
 export type ModelDB = IDBPDatabase<ModelStoreSchema>;
@@ -69,6 +99,14 @@ async function upgradeToV2(db: ModelDB, tx: UpgradeTx): Promise<void> {
   db.createObjectStore('choices', { keyPath: ['name', 'version'] });
 }
 
+/** v3: over-the-air updates: the active version per model, bad versions, trusted metadata. */
+function upgradeToV3(db: ModelDB): void {
+  db.createObjectStore('active', { keyPath: 'name' });
+  db.createObjectStore('bad', { keyPath: ['name', 'version'] });
+  db.createObjectStore('trust', { keyPath: 'url' });
+  db.createObjectStore('meta', { keyPath: 'key' });
+}
+
 /** Opens (and creates or upgrades) the store's database. */
 export function openModelDB(): Promise<ModelDB> {
   return openDB<ModelStoreSchema>(DB_NAME, DB_VERSION, {
@@ -77,6 +115,7 @@ export function openModelDB(): Promise<ModelDB> {
       // idb does not wait for an async upgrade; the requests queue on the versionchange
       // transaction, and a failure aborts it, so the open fails and nothing is half-upgraded.
       if (oldVersion < 2) upgradeToV2(db, tx).catch(() => tx.abort());
+      if (oldVersion < 3) upgradeToV3(db);
     },
   });
 }

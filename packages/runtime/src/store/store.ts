@@ -61,7 +61,8 @@ async function estimate(): Promise<{ usage: number | null; quota: number | null 
 export class ModelStore {
   private db: Promise<ModelDB> | undefined;
 
-  private open(): Promise<ModelDB> {
+  /** The open database (opened on first use, reopened after a failure). */
+  open(): Promise<ModelDB> {
     this.db ??= openModelDB().catch((err: unknown) => {
       this.db = undefined;
       throw new StorageError(`Cannot open the model store: ${String(err)}`, { cause: err });

@@ -1,9 +1,13 @@
 import {
   AbortError,
+  BackendError,
   DisposedError,
   IntegrityError,
+  ModelFormatError,
   NotCachedError,
   PROTOCOL_VERSION,
+  RunError,
+  UpdateError,
   type BackendId,
   type EngineConfig,
   type EngineSession,
@@ -11,21 +15,26 @@ import {
   type LoadProgress,
   type LoadRequest,
   type LoadTimings,
+  type NamedLoadRequest,
   type ModelBytes,
   type ModelFile,
   type ModelVariant,
   type RunRequest,
   type RunResult,
+  type UpdateCheck,
+  type UpdatePlan,
   type WorkerApi,
   type WorkerConfig,
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
-import { ModelStore, sha256Hex, type StoredBytes } from '../store/index.js';
+import { modelVersions } from '@outpost/protocol';
+import { ModelStore, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import type { Device } from './device.js';
 import { openModel, registeredEngines, workerDevice } from './engines.js';
 import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
+import { Updater } from './updater.js';
 import { validateFeeds } from './validate.js';
 
 /** Bytes of a version or variant, where they came from, and the files they are. */
@@ -75,6 +84,8 @@ function filesOf(req: LoadRequest): ModelFile[] {
 export class WorkerRuntime implements WorkerApi {
   private config: WorkerConfig = DEFAULT_CONFIG;
   private readonly store = new ModelStore();
+  private readonly updateState = new UpdateState(this.store);
+  private updater: Updater | undefined;
   private readonly models = new Map<number, LiveModel>();
   private readonly calls = new Map<number, AbortController>();
   private nextId = 1;
@@ -86,8 +97,143 @@ export class WorkerRuntime implements WorkerApi {
     return { protocol: PROTOCOL_VERSION };
   }
 
-  async init(config: WorkerConfig): Promise<void> {
+  async init(config: WorkerConfig, now?: () => number | Promise<number>): Promise<void> {
     this.config = config;
+    if (config.repository) {
+      // The app's clock lives on the page (tests fake it there); it is read once per cycle.
+      const clock = now ? async () => Number(await now()) : async () => Date.now();
+      this.updater = new Updater(config.repository, this.updateState, clock);
+    }
+  }
+
+  private repo(): Updater {
+    if (!this.updater) throw new TypeError('Loading a model by name needs createRuntime({ repository })');
+    return this.updater;
+  }
+
+  async loadNamed(req: NamedLoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo> {
+    const ac = new AbortController();
+    this.calls.set(req.callId, ac);
+    try {
+      return await this.loadNamedInner(req, ac.signal, onProgress);
+    } finally {
+      this.calls.delete(req.callId);
+    }
+  }
+
+  /**
+   * By name: the active version from the store when there is one (no network), else the
+   * version the signed channel names for this device, installed, health-checked and made
+   * active. With `version` (the update path): exactly that version, which must be signed.
+   */
+  private async loadNamedInner(
+    req: NamedLoadRequest,
+    signal: AbortSignal,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<LoadedModelInfo> {
+    const up = this.repo();
+    const { name } = req;
+    let version = req.version;
+    let activate = req.activate;
+    if (version === undefined) {
+      const active = await this.updateState.active(name);
+      if (active && (await this.isStored(name, active.version))) {
+        version = active.version;
+        activate = false;
+      } else {
+        const refreshed = await up.refresh();
+        if (!refreshed.ok) {
+          if (refreshed.offline) {
+            throw new NotCachedError(
+              `${name} is not installed and the repository cannot be reached: ${refreshed.error.message}`,
+              name,
+              '',
+            );
+          }
+          throw refreshed.error;
+        }
+        const plan = await up.plan(name);
+        if (!plan) throw new UpdateError(`The channel names no version of ${name} for this device`, name, '');
+        version = plan.release.version;
+        activate = true;
+      }
+    }
+    const bad = await this.updateState.isBad(name, version);
+    if (bad && req.version !== undefined) {
+      throw new UpdateError(`${name}@${version} failed its health check here before: ${bad.reason}`, name, version);
+    }
+    const release = await up.release(name, version);
+    if (!release) throw new UpdateError(`${name}@${version} is not in the signed repository metadata`, name, version);
+    const installing = !(await this.isStored(name, version));
+    const source = await up.sourceOf(release, signal, { golden: installing });
+    let info: LoadedModelInfo;
+    try {
+      info = await this.loadVariant({ callId: req.callId, source, backend: req.backend }, signal, onProgress);
+    } catch (err) {
+      // U16: a version that downloads intact but will not load or run correctly is marked bad,
+      // so it is never retried in a loop. Network and storage trouble is not the model's fault.
+      if (installing && (err instanceof BackendError || err instanceof ModelFormatError || err instanceof RunError)) {
+        await this.updateState.markBad(name, version, err.message).catch(() => undefined);
+        throw new UpdateError(`${name}@${version} is unhealthy on this device: ${err.message}`, name, version, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    if (activate) await this.updateState.activate(name, version);
+    return info;
+  }
+
+  private async isStored(name: string, version: string): Promise<boolean> {
+    const list = await this.store.list();
+    return list.some((m) => m.name === name && m.version === version);
+  }
+
+  async checkUpdates(names: string[]): Promise<UpdateCheck> {
+    const up = this.repo();
+    const refreshed = await up.refresh();
+    const result: UpdateCheck = { plans: [], offline: false, skipped: [] };
+    if (!refreshed.ok) {
+      if (refreshed.offline) result.offline = true;
+      else {
+        const code = (refreshed.error as { code?: string }).code ?? 'UPDATE_FAILED';
+        result.refused = { code, message: refreshed.error.message };
+      }
+      // No install from metadata that did not verify now (U6): the installed models keep serving.
+      return result;
+    }
+    const trusted = await up.trust();
+    for (const name of new Set([...names, ...(await this.updateState.activeNames())])) {
+      const plan = await up.plan(name);
+      if (!plan) continue;
+      const to = plan.release.version;
+      const active = await this.updateState.active(name);
+      if (active?.version === to) continue;
+      const bad = await this.updateState.isBad(name, to);
+      if (bad) {
+        result.skipped.push({ name, version: to, reason: bad.reason });
+        continue;
+      }
+      const order = trusted.targets ? modelVersions(trusted.targets, name) : [];
+      const p: UpdatePlan = {
+        name,
+        to,
+        rollback: active !== undefined && order.indexOf(to) < order.indexOf(active.version),
+        bucket: plan.decision.bucket,
+        rolloutBp: plan.decision.channel.rolloutBp,
+      };
+      if (active) p.from = active.version;
+      result.plans.push(p);
+    }
+    return result;
+  }
+
+  async activate(name: string, version: string): Promise<void> {
+    await this.updateState.activate(name, version);
+  }
+
+  async markBad(name: string, version: string, reason: string): Promise<void> {
+    await this.updateState.markBad(name, version, reason);
   }
 
   cancel(callId: number): void {
@@ -347,11 +493,16 @@ export class WorkerRuntime implements WorkerApi {
       files.map(async (f, i) => {
         let data: Uint8Array;
         try {
-          data = await download(f.url, signal, (n, total) => {
-            loaded[i] = n;
-            totals[i] = total;
-            report(false);
-          });
+          data = await download(
+            f.url,
+            signal,
+            (n, total) => {
+              loaded[i] = n;
+              totals[i] = total;
+              report(false);
+            },
+            f.bytes,
+          );
         } catch (err) {
           if (err instanceof Error && 'status' in err && (err as { status: number }).status === 0) {
             throw new NotCachedError(

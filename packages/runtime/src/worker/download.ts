@@ -1,4 +1,4 @@
-import { AbortError, DownloadError, ModelFormatError } from '@outpost/core';
+import { AbortError, DownloadError, IntegrityError, ModelFormatError } from '@outpost/core';
 
 /** Progress of one download: bytes so far and the total when the server says it. */
 export type OnBytes = (loaded: number, total: number | null) => void;
@@ -7,8 +7,14 @@ export type OnBytes = (loaded: number, total: number | null) => void;
  * Downloads a file into memory, reporting progress, honouring `signal`. A non-2xx status is a
  * {@link DownloadError} with the status; a network failure is one with status 0; an HTML page
  * where a model was expected (a SPA fallback route answering 200) is a {@link ModelFormatError}.
+ * With `maxBytes` (a signed length), a body that goes past it is cut off at once (U2).
  */
-export async function download(url: string, signal: AbortSignal, onBytes: OnBytes): Promise<Uint8Array> {
+export async function download(
+  url: string,
+  signal: AbortSignal,
+  onBytes: OnBytes,
+  maxBytes?: number,
+): Promise<Uint8Array> {
   let res: Response;
   try {
     res = await fetch(url, { signal, credentials: 'same-origin' });
@@ -40,9 +46,18 @@ export async function download(url: string, signal: AbortSignal, onBytes: OnByte
       if (done) break;
       parts.push(value);
       loaded += value.length;
+      if (maxBytes !== undefined && loaded > maxBytes) {
+        await reader.cancel().catch(() => undefined);
+        throw new IntegrityError(
+          `${url} sent more than its declared ${maxBytes} bytes`,
+          `${maxBytes} bytes`,
+          `> ${maxBytes} bytes`,
+        );
+      }
       onBytes(loaded, total);
     }
-  } catch {
+  } catch (err) {
+    if (err instanceof IntegrityError) throw err;
     if (signal.aborted) throw new AbortError();
     throw new DownloadError(`Download of ${url} was cut off after ${loaded} bytes`, url, 0);
   }

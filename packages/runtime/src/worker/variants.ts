@@ -8,7 +8,7 @@ import {
   type VariantChoice,
   type VariantTrial,
 } from '@outpost/core';
-import { copyFeeds, syntheticFeeds } from './feeds.js';
+import { allFinite, copyFeeds, syntheticFeeds } from './feeds.js';
 
 /** What a candidate trial needs from the worker: open a variant on a backend. */
 export type OpenVariant = (variant: ModelVariant, backend: BackendId) => Promise<EngineSession>;
@@ -108,6 +108,13 @@ export async function chooseVariant(
       const feeds = golden?.inputs ?? syntheticFeeds(session.inputs);
       const first = await session.run(copyFeeds(feeds));
       let diff: number | undefined;
+      const nonFinite = allFinite(first);
+      if (nonFinite !== null) {
+        // NaN or Infinity is never a correct build's answer (U16).
+        trials.push({ variant: variant.id, backend, ok: false, reason: `non-finite output "${nonFinite}"` });
+        await session.dispose();
+        continue;
+      }
       if (golden) {
         diff = maxAbsDiff(first, golden.outputs);
         if (!(diff <= golden.tolerance)) {

@@ -1,0 +1,77 @@
+import { PROTOCOL_VERSION, ProtocolError, WorkerError, type WorkerApi, type WorkerConfig } from '@outpost/core';
+import * as Comlink from 'comlink';
+import type { Model, ModelHost } from './model.js';
+
+/** One Outpost worker as the page holds it: its API, its models, and its death. */
+export interface WorkerHost extends ModelHost {
+  /** Models whose session lives in this worker. */
+  readonly models: Set<Model>;
+  /** Stops the worker; pending calls reject with `reason`. */
+  terminate(reason: Error): void;
+}
+
+/**
+ * Starts a worker, checks it speaks this page's protocol, and sends it the configuration.
+ * Every call through `guard` rejects as soon as the worker dies, so nothing hangs on a dead one.
+ */
+export async function startWorker(
+  create: () => Worker,
+  config: WorkerConfig,
+  options: { timeoutMs: number; now?: () => number; nextCallId: () => number },
+): Promise<WorkerHost> {
+  const worker = create();
+  const api = Comlink.wrap<WorkerApi>(worker);
+  let failure: Error | undefined;
+  let failWorker: (err: Error) => void = () => undefined;
+  const dead = new Promise<never>((_, reject) => {
+    failWorker = (err) => {
+      failure ??= err;
+      reject(failure);
+    };
+  });
+  dead.catch(() => undefined);
+  worker.addEventListener('error', (e) => {
+    e.preventDefault();
+    failWorker(new WorkerError(`The Outpost worker failed: ${e.message || 'script error (did it load?)'}`));
+  });
+  worker.addEventListener('messageerror', () => failWorker(new WorkerError('A worker message could not be read')));
+  const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, dead]);
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new WorkerError(`The Outpost worker did not answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+  });
+  try {
+    const hello = await Promise.race([guard(api.hello()), timeout]);
+    if (hello?.protocol !== PROTOCOL_VERSION) {
+      throw new ProtocolError(
+        `The Outpost worker speaks protocol ${String(hello?.protocol)} but this page expects ${PROTOCOL_VERSION}: ` +
+          'a stale worker script is being served (clear the HTTP or service-worker cache)',
+        PROTOCOL_VERSION,
+        hello?.protocol,
+      );
+    }
+    await guard(api.init(config, options.now ? Comlink.proxy(options.now) : undefined));
+  } catch (err) {
+    worker.terminate();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const models = new Set<Model>();
+  return {
+    api,
+    models,
+    guard,
+    nextCallId: options.nextCallId,
+    forget: (m) => models.delete(m),
+    terminate(reason) {
+      failWorker(reason);
+      api[Comlink.releaseProxy]();
+      worker.terminate();
+    },
+  };
+}
