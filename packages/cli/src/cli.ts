@@ -1,9 +1,20 @@
+import { initCommand } from './commands/init.js';
+import { keygenCommand } from './commands/keygen.js';
+import { promoteCommand, rollbackCommand } from './commands/channel.js';
+import { publishCommand } from './commands/publish.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { serveCommand } from './commands/serve.js';
+import { timestampCommand } from './commands/timestamp.js';
+import { verifyCommand } from './commands/verify.js';
 
 /** Where a command writes: stdout for results, stderr for progress and errors. */
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** The terminal for progress bars; bars are drawn only when it is a TTY. */
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Stops long-running commands (`serve`); without it they stop on SIGINT or SIGTERM. */
+  signal?: AbortSignal;
 }
 
 /** A subcommand of `outpost`. */
@@ -25,8 +36,18 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-/** Every subcommand. Later ones (keygen, publish, serve) are added here. */
-export const COMMANDS: readonly Command[] = [quantizeCommand];
+/** Every subcommand, in the order `outpost --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  quantizeCommand,
+  keygenCommand,
+  initCommand,
+  publishCommand,
+  promoteCommand,
+  rollbackCommand,
+  timestampCommand,
+  verifyCommand,
+  serveCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

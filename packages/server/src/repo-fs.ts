@@ -63,49 +63,57 @@ async function newestRoot(dir: string): Promise<number> {
   return Math.max(...versions.map(Number));
 }
 
+/** Options of {@link loadRepoState}. */
+export interface LoadOptions {
+  /**
+   * The root to start from (what apps ship).
+   * @defaultValue the repository's own `metadata/1.root.json`
+   */
+  trustedRoot?: Uint8Array;
+}
+
 /**
- * Loads the current signed state of a repository, checking it as a client would (from
- * `1.root.json` through every root rotation, then timestamp, snapshot, targets and channels:
+ * Loads the current signed state of a repository, checking it as a client would (from the
+ * trusted root through every root rotation, then timestamp, snapshot, targets and channels:
  * signatures, thresholds, pinned versions, lengths and hashes), so a publisher never re-signs
- * metadata someone edited on disk. Expiry is not checked: re-signing is how it is fixed.
+ * metadata someone edited on disk. Expiry is not checked: re-signing is how it is fixed. Errors
+ * name the file at fault (`metadata/3.targets.json: …`).
  */
-export async function loadRepoState(dir: string): Promise<RepoState> {
+export async function loadRepoState(dir: string, options: LoadOptions = {}): Promise<RepoState> {
   const fetch = fsMetadataFetcher(dir);
-  const read = async (file: string) => {
+  const parse = <T>(bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as Envelope<T>;
+  /** Reads one metadata file and runs a check on it, naming the file if either fails. */
+  const step = async (file: string, check: (bytes: Uint8Array) => Promise<unknown>) => {
     const bytes = await fetch(file, Number.MAX_SAFE_INTEGER);
-    if (!bytes) throw new Error(`${join(dir, 'metadata', file)} is missing`);
+    if (!bytes) throw new Error(`metadata/${file} is missing`);
+    try {
+      await check(bytes);
+    } catch (e) {
+      throw new Error(`metadata/${file}: ${(e as Error).message}`, { cause: e });
+    }
     return bytes;
   };
-  const parse = <T>(bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as Envelope<T>;
-  const trusted = await TrustedSet.fromRoot(await read(metadataFile('root', 1)));
+  let trusted: TrustedSet | undefined;
+  let rootBytes = options.trustedRoot;
+  if (rootBytes) trusted = await TrustedSet.fromRoot(rootBytes);
+  else rootBytes = await step(metadataFile('root', 1), async (b) => (trusted = await TrustedSet.fromRoot(b)));
+  const set = trusted!;
   const newest = await newestRoot(dir);
-  let rootBytes = await read(metadataFile('root', 1));
-  for (let v = 2; v <= newest; v++) {
-    rootBytes = await read(metadataFile('root', v));
-    await trusted.acceptRoot(rootBytes);
+  for (let v = set.root.version + 1; v <= newest; v++) {
+    rootBytes = await step(metadataFile('root', v), (b) => set.acceptRoot(b));
   }
-  const tsBytes = await read(metadataFile('timestamp'));
-  await trusted.acceptTimestamp(tsBytes, null);
+  const tsBytes = await step(metadataFile('timestamp'), (b) => set.acceptTimestamp(b, null));
   const timestamp = parse<Timestamp>(tsBytes);
-  const snapBytes = await read(metadataFile('snapshot', timestamp.signed.meta['snapshot.json'].version));
-  await trusted.acceptSnapshot(snapBytes, null);
-  const snapshot = parse<Snapshot>(snapBytes);
-  const pinned = async (role: 'targets' | 'channels') => {
+  const snapFile = metadataFile('snapshot', timestamp.signed.meta['snapshot.json'].version);
+  const snapshot = parse<Snapshot>(await step(snapFile, (b) => set.acceptSnapshot(b, null)));
+  const pinned = (role: 'targets' | 'channels') => {
     const pin = snapshot.signed.meta[`${role}.json`];
-    if (!pin) throw new Error(`snapshot v${snapshot.signed.version} does not list ${role}.json`);
-    return read(metadataFile(role, pin.version));
+    if (!pin) throw new Error(`metadata/${snapFile} does not list ${role}.json`);
+    return metadataFile(role, pin.version);
   };
-  const targetsBytes = await pinned('targets');
-  await trusted.acceptTargets(targetsBytes, null);
-  const channelsBytes = await pinned('channels');
-  await trusted.acceptChannels(channelsBytes, null);
-  return {
-    root: parse<Root>(rootBytes),
-    timestamp,
-    snapshot,
-    targets: parse<Targets>(targetsBytes),
-    channels: parse<Targets>(channelsBytes),
-  };
+  const targets = parse<Targets>(await step(pinned('targets'), (b) => set.acceptTargets(b, null)));
+  const channels = parse<Targets>(await step(pinned('channels'), (b) => set.acceptChannels(b, null)));
+  return { root: parse<Root>(rootBytes), timestamp, snapshot, targets, channels };
 }
 
 /** Bytes written so far out of the total, for a progress bar. */

@@ -71,7 +71,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     logger: options.logger ?? false,
     exposeHeadRoutes: false,
     // A URL that does not even decode names nothing in the repository: 404, like any odd name.
-    frameworkErrors: (err, _req, reply) => {
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
       void reply.code(err.code === 'FST_ERR_BAD_URL' ? 404 : 400).send({ error: err.message });
     },
   });
