@@ -74,6 +74,12 @@ describe('entropy calibration', () => {
     expect(h.max).toBeLessThan(10);
   });
 
+  it('ignores exact zeros: a mostly-zero tensor (ReLU output, digit background) keeps its values', () => {
+    const sparse = new AbsHistogram();
+    sparse.add(Float32Array.from({ length: 20000 }, (_, i) => (i % 10 === 0 ? 0.5 + (i / 20000) * 0.5 : 0)));
+    expect(entropyThreshold(sparse.counts, sparse.top, 255)).toBeGreaterThan(0.97 * sparse.top);
+  });
+
   it('does not clip a distribution without a tail', () => {
     const uniform = new AbsHistogram();
     uniform.add(Float32Array.from({ length: 20000 }, (_, i) => (i / 20000) * 2 - 1));

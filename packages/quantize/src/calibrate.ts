@@ -75,12 +75,12 @@ export class AbsHistogram {
     // doubling would move it to another bin than a histogram made at the wider range has it in.
     if (this.top === 0) this.top = amax * (1 + 2 ** -20);
     while (amax > this.top) this.grow();
-    if (this.top === 0) {
-      this.counts[0]! += data.length;
-      return;
-    }
+    if (this.top === 0) return;
     const perBin = ENTROPY_BINS / this.top;
     for (const v of data) {
+      // Exact zeros (ReLU's, padding, a digit's background) stay exact at any threshold, so
+      // they must not weigh on its choice: counted in, they pull it down to clip real values.
+      if (v === 0) continue;
       const b = Math.min(ENTROPY_BINS - 1, Math.floor(Math.abs(v) * perBin));
       this.counts[b]! += 1;
     }
@@ -93,6 +93,9 @@ export class AbsHistogram {
     this.top *= 2;
   }
 }
+
+/** The largest share of (nonzero) values entropy calibration may clip. */
+const MAX_CLIPPED = 0.01;
 
 /** Spreads an `eps` of probability onto the zero entries of `p` (normalised), so KL stays finite. */
 function smooth(p: Float64Array, eps = 1e-4): Float64Array {
@@ -108,7 +111,8 @@ function smooth(p: Float64Array, eps = 1e-4): Float64Array {
  * The |x| threshold with the smallest KL divergence between the histogram clipped there (the
  * tail folded into the last bin) and that clipped histogram quantized to `levels` levels, as
  * TensorRT's calibrator searches it (8-bit inference with TensorRT, GTC 2017). Thresholds below
- * `levels` bins are not tried: they lose nothing to rounding and would clip for free.
+ * `levels` bins are not tried: they lose nothing to rounding and would clip for free; nor are
+ * thresholds that clip more than 1 % of the values.
  */
 export function entropyThreshold(counts: Float64Array, top: number, levels: number): number {
   const n = counts.length;
@@ -121,8 +125,13 @@ export function entropyThreshold(counts: Float64Array, top: number, levels: numb
   const q = new Float64Array(n);
   let tail = 0;
   for (let i = last; i < n; i++) tail += counts[i]!;
+  let mass = 0;
+  for (let i = 0; i < n; i++) mass += counts[i]!;
   for (let end = last; end >= levels; end--) {
     if (end < last) tail += counts[end]!;
+    // KL(p‖q) cannot see what clipping costs once the clipped part is all p has left near the
+    // threshold (a gap below it makes p and q the same spike): clip at most MAX_CLIPPED.
+    if (tail > MAX_CLIPPED * mass) break;
     // p: bins [0, end) with everything beyond folded into the last one.
     let total = 0;
     for (let i = 0; i < end; i++) total += p[i] = counts[i]!;
