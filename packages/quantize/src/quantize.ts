@@ -16,7 +16,8 @@ import { quantizeWeights } from './weights.js';
 
 /**
  * What to quantize.
- * - `weights`: weight-only INT8 (4x smaller, fp32 speed). Needs no calibration data.
+ * - `weights`: weight-only INT8 (4x smaller, fp32 speed). Needs no calibration data; with it,
+ *   weights whose int8 error is an outlier stay fp32 ({@link KeepFloatOptions}).
  * - `qdq`: static QDQ INT8 on every Conv/MatMul/Gemm (weights int8, activations uint8).
  * - `auto`: QDQ only for the op groups measured faster with small error, weight-only elsewhere.
  */
