@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { build, buildBytes, floatTensor, int, randomValues, vi } from './__tests__/build.js';
+import { build, buildBytes, floatTensor, int, ints, randomValues, vi } from './__tests__/build.js';
 import type { GraphSpec } from './__tests__/build.js';
 import { DataType, decodeModel, encodeModel, floatData, getIntAttribute, toNumber } from './onnx.js';
 import { activationParams, quantizeBias, quantizeUint8, quantizeWeightPerChannel } from './quant-math.js';
@@ -119,6 +119,44 @@ describe('quantizeWeights (weight-only INT8)', () => {
     expect(floatData(s)).toEqual(scales(dq.model, 'w_scale'));
     expect(int8Data(cast.model, 'w_quantized')).toEqual(int8Data(dq.model, 'w_quantized'));
     expect(cast.m).toBeCloseTo(dq.m, 6);
+  });
+
+  it('ConvTranspose: weight [C_in, C_out, kh, kw] gets one scale per output channel (axis 1)', async () => {
+    // Output channel o scaled by 10^o, so a per-input-channel (axis 0) scale would lose channel 0.
+    const w = randomValues(2 * 3 * 2 * 2, 7).map((v, i) => v * 10 ** (Math.floor(i / 4) % 3));
+    const spec: GraphSpec = {
+      nodes: [{ opType: 'ConvTranspose', input: ['x', 'w'], output: ['y'], attribute: [ints('strides', [2, 2])] }],
+      initializers: [floatTensor('w', [2, 3, 2, 2], w)],
+      inputs: [vi('x', [1, 2, 4, 4])],
+      outputs: [vi('y', [1, 3, 8, 8])],
+    };
+    const { m, model } = await maxDiff(spec, { x: { data: randomValues(32, 5), dims: [1, 2, 4, 4] } }, new Set());
+    const s = model.graph!.initializer.find((t) => t.name === 'w_scale')!;
+    expect(s.dims.map(toNumber)).toEqual([1, 3, 1, 1]);
+    for (let o = 0; o < 3; o++) {
+      let maxAbs = 0;
+      for (let i = 0; i < w.length; i++) if (Math.floor(i / 4) % 3 === o) maxAbs = Math.max(maxAbs, Math.abs(w[i]!));
+      expect(floatData(s)[o]).toBe(Math.fround(maxAbs / 127));
+    }
+    expect(m).toBeLessThan(0.01);
+  });
+
+  it('depthwise Conv: weight [C, 1, kh, kw] gets one scale per channel (axis 0)', async () => {
+    const w = randomValues(4 * 9, 8).map((v, i) => v * 10 ** Math.floor(i / 9));
+    const spec: GraphSpec = {
+      nodes: [{ opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [int('group', 4)] }],
+      initializers: [floatTensor('w', [4, 1, 3, 3], w)],
+      inputs: [vi('x', [1, 4, 6, 6])],
+      outputs: [vi('y', [1, 4, 4, 4])],
+    };
+    const { m, model } = await maxDiff(spec, { x: { data: randomValues(144, 6), dims: [1, 4, 6, 6] } }, new Set());
+    const s = floatData(model.graph!.initializer.find((t) => t.name === 'w_scale')!);
+    expect(s.length).toBe(4);
+    for (let c = 0; c < 4; c++) {
+      expect(s[c]).toBe(Math.fround(Math.max(...Array.from(w.subarray(c * 9, (c + 1) * 9), Math.abs)) / 127));
+    }
+    // Relative to the largest output (channel 3, 1000x channel 0), as for every test here.
+    expect(m).toBeLessThan(0.01);
   });
 
   it('MatMul: B [K, N] quantized per column (axis 1)', async () => {
