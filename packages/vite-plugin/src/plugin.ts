@@ -24,6 +24,8 @@ const EXTERN_WASM_CONDITION = 'onnxruntime-web-use-extern-wasm';
  */
 const NOT_PREBUNDLED = ['onnxruntime-web', '@outpost/runtime', '@outpost/backend-onnx', '@outpost/backend-tfjs'];
 
+const CJS_VIA_RUNTIME = '@outpost/runtime > @outpost/protocol > @tufjs/canonical-json';
+
 const DEFINE_NAME = '__OUTPOST_ORT_PATHS__';
 
 /** A module of `@outpost/runtime/tfjs`'s page entry, installed or in this workspace. */
@@ -139,7 +141,13 @@ export function outpost(options: OutpostViteOptions = {}): Plugin {
       return {
         optimizeDeps: {
           exclude: NOT_PREBUNDLED,
-          include: tfjs !== false && locateTfjsWasmDist(root) ? installedTfjsPackages(root) : [],
+          include: [
+            // The runtime is not pre-bundled (its worker and wasm URLs must stay as they are),
+            // so its one CommonJS dependency, reached through the repository format package,
+            // must be: found late, it would make the dev server reload the page mid-session.
+            CJS_VIA_RUNTIME,
+            ...(tfjs !== false && locateTfjsWasmDist(root) ? installedTfjsPackages(root) : []),
+          ],
         },
         // ORT's dynamic imports and the runtime's code splitting need module workers.
         worker: { format: 'es' },

@@ -491,44 +491,53 @@ export class WorkerRuntime implements WorkerApi {
     let verify = 0;
     const out = await Promise.all(
       files.map(async (f, i) => {
-        let data: Uint8Array;
-        try {
-          data = await download(
-            f.url,
-            signal,
-            (n, total) => {
-              loaded[i] = n;
-              totals[i] = total;
-              report(false);
-            },
-            f.bytes,
-          );
-        } catch (err) {
-          if (err instanceof Error && 'status' in err && (err as { status: number }).status === 0) {
-            throw new NotCachedError(
-              `${req.source.name}@${req.source.version} is not cached and cannot be downloaded: ${err.message}`,
-              req.source.name,
-              req.source.version,
+        // A hash mismatch may come from the HTTP cache rather than the server (an immutable
+        // blob URL cached while a proxy tampered with it): fetch once more past the cache before
+        // calling the bytes bad, so a poisoned cache entry cannot block a version for good.
+        for (const cache of ['default', 'reload'] as const) {
+          let data: Uint8Array;
+          try {
+            data = await download(
+              f.url,
+              signal,
+              (n, total) => {
+                loaded[i] = n;
+                totals[i] = total;
+                report(false);
+              },
+              f.bytes,
+              cache,
             );
+          } catch (err) {
+            if (err instanceof Error && 'status' in err && (err as { status: number }).status === 0) {
+              throw new NotCachedError(
+                `${req.source.name}@${req.source.version} is not cached and cannot be downloaded: ${err.message}`,
+                req.source.name,
+                req.source.version,
+              );
+            }
+            if (err instanceof IntegrityError && cache === 'default') continue;
+            throw err;
           }
-          throw err;
-        }
-        totals[i] = data.length;
-        loaded[i] = data.length;
-        if (f.sha256) {
-          const tv = performance.now();
-          const actual = await sha256Hex(data);
-          verify += performance.now() - tv;
-          if (actual !== f.sha256.toLowerCase()) {
-            throw new IntegrityError(
-              `${f.url} does not match the expected SHA-256 of ${req.source.name}@${req.source.version}`,
-              f.sha256.toLowerCase(),
-              actual,
-              f.path,
-            );
+          totals[i] = data.length;
+          loaded[i] = data.length;
+          if (f.sha256) {
+            const tv = performance.now();
+            const actual = await sha256Hex(data);
+            verify += performance.now() - tv;
+            if (actual !== f.sha256.toLowerCase()) {
+              if (cache === 'default') continue;
+              throw new IntegrityError(
+                `${f.url} does not match the expected SHA-256 of ${req.source.name}@${req.source.version}`,
+                f.sha256.toLowerCase(),
+                actual,
+                f.path,
+              );
+            }
           }
+          return { path: f.path, data };
         }
-        return { path: f.path, data };
+        throw new IntegrityError(`${f.url} could not be verified`, f.sha256 ?? '', '', f.path);
       }),
     );
     report(true);

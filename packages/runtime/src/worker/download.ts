@@ -14,10 +14,11 @@ export async function download(
   signal: AbortSignal,
   onBytes: OnBytes,
   maxBytes?: number,
+  cache: RequestCache = 'default',
 ): Promise<Uint8Array> {
   let res: Response;
   try {
-    res = await fetch(url, { signal, credentials: 'same-origin' });
+    res = await fetch(url, { signal, credentials: 'same-origin', cache });
   } catch (err) {
     if (signal.aborted) throw new AbortError();
     throw new DownloadError(`Cannot download ${url}: ${err instanceof Error ? err.message : String(err)}`, url, 0);

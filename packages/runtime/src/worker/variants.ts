@@ -1,5 +1,6 @@
 import {
   BackendError,
+  OutpostError,
   type BackendId,
   type EngineSession,
   type GoldenCheck,
@@ -80,6 +81,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** Failures of the network or the store, not of the variant. */
+const TRANSPORT_CODES = new Set(['INTEGRITY', 'DOWNLOAD_FAILED', 'NOT_CACHED', 'ABORTED', 'QUOTA_EXCEEDED', 'STORAGE']);
+
+function isTransport(err: unknown): boolean {
+  return err instanceof OutpostError && TRANSPORT_CODES.has(err.code);
+}
+
 /**
  * Tries each candidate: opens it, checks it against the golden outputs (a variant that is fast
  * but wrong on this device must never win: onnxruntime has shipped wrong INT8 results on
@@ -145,6 +153,13 @@ export async function chooseVariant(
         await session.dispose();
       }
     } catch (err) {
+      // Bytes that did not arrive intact, or storage that failed, say nothing about the variant:
+      // the whole load fails with that error rather than choosing on a broken network.
+      if (isTransport(err)) {
+        await session?.dispose().catch(() => undefined);
+        if (best) await best.session.dispose().catch(() => undefined);
+        throw err;
+      }
       trials.push({
         variant: variant.id,
         backend,
