@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
 import { quantize } from '../../packages/quantize/dist/index.js';
 import { launchChromium } from './browser.mjs';
 import { renderTextPages } from './text-pages.mjs';
@@ -18,59 +17,68 @@ const RECIPE = 'r2';
 
 const repo = (path) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
-/** The MLP the quantizer's scripts/bench-matmul.mjs measures: 4 x (MatMul 512x512 + Add + Relu). */
-export const MLP = { layers: 4, width: 512, batch: 16 };
+/**
+ * The MatMul-heavy model: an MLP digit classifier (784 → 1024 → 1024 → 10, Gemm + Relu) trained
+ * here by models/digits-mlp/train.mjs, run on a batch of digits as a form reader would.
+ */
+export const MLP = { hidden: [1024, 1024], batch: 32 };
+const MLP_TRAINER = repo('models/digits-mlp/train.mjs');
 
-/** A seeded uniform [0, 1) generator (Park-Miller, as the quantizer's scripts use). */
-function seeded(seed) {
-  let s = seed;
-  return () => (s = (s * 16807) % 2147483647) / 2147483647;
+/**
+ * The trained MLP: from the cache, or trained now (about a minute on an idle core) and cached
+ * under a hash of the training script and the data split it trains on.
+ */
+async function trainedMlp() {
+  const hash = createHash('sha256');
+  for (const f of [MLP_TRAINER, repo('models/digits/data.mjs')]) hash.update(await readFile(f));
+  const file = `${CACHE_DIR}digits-mlp-trained-${hash.digest('hex').slice(0, 16)}.bin`;
+  if (existsSync(file)) return readFile(file);
+  process.stdout.write('training models/digits-mlp… ');
+  const { trainDigitsMlp } = await import(MLP_TRAINER);
+  const { bytes, report } = await trainDigitsMlp();
+  process.stdout.write(`${report.seconds.toFixed(0)} s, test accuracy ${(report.accuracy.onnx * 100).toFixed(2)} % … `);
+  await mkdir(CACHE_DIR, { recursive: true });
+  await writeFile(file, bytes);
+  return bytes;
 }
 
-/** The MLP as ONNX bytes, built with onnx-proto like scripts/bench-matmul.mjs (which exports none). */
-function buildMlp({ layers, width, batch }) {
-  const { onnx } = onnxProto;
-  const rand = seeded(42);
-  const tensor = (name, dims, scale) => {
-    const f = Float32Array.from({ length: dims.reduce((a, b) => a * b) }, () => (rand() * 2 - 1) * scale);
-    return { name, dims, dataType: 1, rawData: new Uint8Array(f.buffer) };
-  };
-  const valueInfo = (name, dims) => ({
-    name,
-    type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
-  });
-  const node = [];
-  const initializer = [];
-  let cur = 'x';
-  for (let l = 0; l < layers; l++) {
-    initializer.push(tensor(`w${l}`, [width, width], Math.sqrt(3 / width)), tensor(`b${l}`, [width], 0.1));
-    node.push({ opType: 'MatMul', name: `mm${l}`, input: [cur, `w${l}`], output: [`mm${l}`] });
-    node.push({ opType: 'Add', name: `add${l}`, input: [`mm${l}`, `b${l}`], output: [`add${l}`] });
-    node.push({ opType: 'Relu', name: `relu${l}`, input: [`add${l}`], output: [(cur = `h${l}`)] });
+/** Digits of the shared split as MLP feeds, `batch` per feed ([batch, 784], pixels in [0, 1]). */
+async function digitBatches(set, batch, limit = set.images.length) {
+  const feeds = [];
+  for (let i = 0; i < limit; i += batch) {
+    const images = set.images.slice(i, Math.min(limit, i + batch));
+    const data = new Float32Array(images.length * 784);
+    images.forEach((img, k) => data.set(img, k * 784));
+    feeds.push({ x: { type: 'float32', data, dims: [images.length, 784] } });
   }
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'mlp',
-      node,
-      initializer,
-      input: [valueInfo('x', [batch, width])],
-      output: [valueInfo(cur, [batch, width])],
-    },
-  });
-  return onnx.ModelProto.encode(model).finish();
+  return feeds;
 }
 
-function mlpCalibration({ width, batch }, n) {
-  const rand = seeded(7);
-  return Array.from({ length: n }, () => ({
-    x: {
-      type: 'float32',
-      data: Float32Array.from({ length: batch * width }, () => rand() * 2 - 1),
-      dims: [batch, width],
-    },
-  }));
+let split;
+async function digitSplit() {
+  const { loadSplit } = await import(repo('models/digits/data.mjs'));
+  split ??= loadSplit();
+  return split;
+}
+
+/** Calibration: the first 256 training digits in batches of 32; evaluation: all 2,000 test digits. */
+const mlpCalibration = async () => digitBatches((await digitSplit()).train, MLP.batch, 256);
+async function mlpEvaluation() {
+  const { test } = await digitSplit();
+  return { feeds: await digitBatches(test, 500), labels: test.labels };
+}
+
+/** All 2,000 test digits for digits (models/digits), in batches of 500 ([n, 1, 28, 28]). */
+async function digitsEvaluation() {
+  const { test } = await digitSplit();
+  const feeds = (await digitBatches(test, 500)).map(({ x }) => ({ x: { ...x, dims: [x.dims[0], 1, 28, 28] } }));
+  return { feeds, labels: test.labels };
+}
+
+/** The timed input: the first `MLP.batch` test digits, handed to the page as plain numbers. */
+async function mlpFeed() {
+  const [first] = await digitBatches((await digitSplit()).test, MLP.batch, MLP.batch);
+  return { kind: 'given', dims: first.x.dims, data: Array.from(first.x.data) };
 }
 
 /** The digits the model's own sample.json holds (10 test digits, one per class). */
@@ -108,11 +116,12 @@ function sources({ ppocrAuto }) {
   return [
     {
       id: 'mlp',
-      label: `MLP ${MLP.layers}x MatMul ${MLP.width}², batch ${MLP.batch}`,
-      bytes: async () => buildMlp(MLP),
+      label: `digits MLP 784-${MLP.hidden.join('-')}-10 (trained here), batch ${MLP.batch}`,
+      bytes: trainedMlp,
       modes: ['qdq'],
-      calibration: async () => mlpCalibration(MLP, 8),
-      feed: { kind: 'mlp', dims: [MLP.batch, MLP.width] },
+      calibration: mlpCalibration,
+      evaluation: mlpEvaluation,
+      feed: mlpFeed,
     },
     {
       id: 'digits',
@@ -120,6 +129,7 @@ function sources({ ppocrAuto }) {
       file: repo('models/digits/digits.onnx'),
       modes: ['weights', 'auto'],
       calibration: digitsCalibration,
+      evaluation: digitsEvaluation,
       feed: { kind: 'digit', dims: [1, 1, 28, 28] },
     },
     {
@@ -149,7 +159,7 @@ async function quantizerHash() {
 }
 
 /** The quantized model for `mode`, from the cache or made now (then cached with its report). */
-async function quantized(id, source, hash, mode, calibration, quantizer) {
+async function quantized(id, source, hash, mode, calibration, quantizer, evaluation) {
   const name = quantizedName(id, hash, mode, quantizer);
   const file = `${CACHE_DIR}${name}.onnx`;
   const reportFile = `${CACHE_DIR}${name}.json`;
@@ -165,12 +175,15 @@ async function quantized(id, source, hash, mode, calibration, quantizer) {
     mode,
     calibration: calib,
     timingRuns: mode === 'auto' ? 20 : 0,
+    // Where a source has labelled test data, the report gives top-1 accuracy fp32 vs int8.
+    ...(evaluation ? { evaluation: await evaluation() } : {}),
   });
   const meta = {
     seconds: (performance.now() - t0) / 1000,
     qdqNodes: report.qdqNodes.length,
     groups: report.groups.map((g) => ({ group: g.group, qdq: g.qdq, speedup: g.baselineMs / g.int8Ms })),
     keptFloat: report.keepFloat?.weights.filter((w) => w.float).map((w) => w.name) ?? [],
+    ...(report.accuracy ? { accuracy: report.accuracy } : {}),
   };
   await mkdir(CACHE_DIR, { recursive: true });
   await writeFile(file, model);
@@ -194,7 +207,7 @@ export async function prepareInt8Models(options) {
     if (!existsSync(`${CACHE_DIR}${fp32Name}`)) await writeFile(`${CACHE_DIR}${fp32Name}`, bytes);
     const variants = [{ name: 'fp32', url: `${CACHE_ROUTE}${fp32Name}`, bytes: bytes.length, sha256: hash }];
     for (const mode of src.modes) {
-      const q = await quantized(src.id, bytes, hash, mode, src.calibration, quantizer);
+      const q = await quantized(src.id, bytes, hash, mode, src.calibration, quantizer, src.evaluation);
       const file = `${quantizedName(src.id, hash, mode, quantizer)}.onnx`;
       variants.push({
         name: mode,
@@ -205,7 +218,8 @@ export async function prepareInt8Models(options) {
         cached: q.cached,
       });
     }
-    out.push({ id: src.id, label: src.label, feed: src.feed, variants });
+    const feed = typeof src.feed === 'function' ? await src.feed() : src.feed;
+    out.push({ id: src.id, label: src.label, feed, variants });
   }
   return out;
 }

@@ -46,7 +46,52 @@ export function targets({ overhead, startup, longTasks, bundles, int8 }) {
     target('Outpost long tasks (download, load, runs)', String(tasks), '0', tasks === 0),
     target('page-side bundle, min + gzip', kib(page), '<= 25 KiB', page <= 25 * 1024),
     ...maskTargets(int8?.masks),
+    ...matmulTargets(int8),
   ];
+}
+
+/** Issue 3's MatMul-heavy model: INT8 >= 1.5x fp32's speed at 1 and 2 threads. */
+export const MATMUL_SPEEDUP_TARGET = 1.5;
+
+/**
+ * The MatMul model's speed-up (ratio of medians, measured through Outpost) per thread count and
+ * its size; and top-1 accuracy within 0.5 points of fp32 on the 2,000 test digits for every
+ * variant whose report has it (the MLP, digits).
+ */
+function matmulTargets(int8) {
+  const mlp = int8?.models.find((m) => m.id === 'mlp');
+  const speed = int8?.speed.mlp;
+  if (!mlp || !speed)
+    return [target('MatMul model INT8 speed-up', 'not measured', `>= ${MATMUL_SPEEDUP_TARGET}`, false)];
+  const out = Object.entries(speed).map(([threads, r]) => {
+    const s = r.speedup.qdq;
+    return target(
+      `MatMul model (digits MLP) qdq, ${threads} thr: fp32/INT8`,
+      `${s.ratio.toFixed(3)} (${s.ratio95.map((x) => x.toFixed(2)).join('-')})`,
+      `>= ${MATMUL_SPEEDUP_TARGET}`,
+      s.ratio >= MATMUL_SPEEDUP_TARGET,
+    );
+  });
+  const [fp32, ...variants] = mlp.variants;
+  for (const v of variants) {
+    const ratio = v.bytes / fp32.bytes;
+    out.push(target(`MatMul model ${v.name}: size / fp32`, ratio.toFixed(3), '<= 0.35', ratio <= 0.35));
+  }
+  for (const m of int8.models) {
+    for (const v of m.variants.filter((x) => x.meta?.accuracy)) {
+      const { fp32: a, int8: b, samples } = v.meta.accuracy;
+      const drop = (a - b) * 100;
+      out.push(
+        target(
+          `${m.id} ${v.name}: top-1 accuracy drop, ${samples} test digits`,
+          `${drop.toFixed(2)} points (${(a * 100).toFixed(2)} -> ${(b * 100).toFixed(2)} %)`,
+          '<= 0.5 points',
+          drop <= 0.5,
+        ),
+      );
+    }
+  }
+  return out;
 }
 
 /** PP-OCR det's text mask must agree with fp32's at this IoU (issue 3), mean over the pages. */

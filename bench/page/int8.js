@@ -6,22 +6,15 @@ import { startOutpost } from './peers.js';
 import { textImage } from './text-pages.js';
 import { interleave } from './timing.js';
 
-/** A seeded uniform [0, 1) generator, so every variant and every run gets the same input. */
-function seeded(seed) {
-  let s = seed;
-  return () => (s = (s * 16807) % 2147483647) / 2147483647;
-}
-
 /**
  * The input a comparison is timed on. PP-OCR det gets a page of rendered text rather than the
  * bench's stripes, on which its probability map is near zero and a relative error means nothing.
  */
-function feedsFor({ kind, dims }) {
+function feedsFor({ kind, dims, data }) {
+  if (kind === 'given') return { x: { type: 'float32', data: Float32Array.from(data), dims } };
   if (kind === 'digit') return modelById('digits').feeds();
   if (kind === 'ocr') return textImage(99);
-  const rand = seeded(3);
-  const data = Float32Array.from({ length: dims.reduce((a, b) => a * b) }, () => rand() * 2 - 1);
-  return { x: { type: 'float32', data, dims } };
+  throw new Error(`unknown feed kind ${kind}`);
 }
 
 /** Loads every variant of a comparison into `runtime`, under names of the bench's own. */
