@@ -13,7 +13,7 @@ import { renderTextPages } from './text-pages.mjs';
 export const CACHE_DIR = fileURLToPath(new URL('../.cache/', import.meta.url));
 export const CACHE_ROUTE = '/bench-cache/';
 // Part of every cache key: bump it when the calibration inputs or quantize options change.
-const RECIPE = 'r2';
+const RECIPE = 'r3';
 
 const repo = (path) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
