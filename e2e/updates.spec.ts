@@ -1,115 +1,32 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-import onnxProto from 'onnx-proto';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
 import { clearStore, openHarness } from './helpers.js';
+import {
+  GOLDEN,
+  check,
+  fp32,
+  loadDigits,
+  nanWeights,
+  proxy,
+  rebuilt,
+  repoLog,
+  s0,
+  start,
+  wrongWeights,
+} from './support/ota.js';
 import { TestRepo } from './support/test-repo.js';
 
 // Over-the-air updates against a real repository server on loopback (`outpost serve`'s
 // server), reached through the harness's fault-injecting proxy at /repo.
 
-const { onnx } = onnxProto;
-const root = resolve(import.meta.dirname, '..');
-const DIGITS = new Uint8Array(await readFile(join(root, 'models/digits/digits.onnx')));
-const SAMPLE = JSON.parse(await readFile(join(root, 'models/digits/sample.json'), 'utf8')) as {
-  samples: { input: number[]; logits: number[]; label: number }[];
-};
-const s0 = SAMPLE.samples[0]!;
-const GOLDEN = {
-  inputs: { x: { type: 'float32' as const, data: Float32Array.from(s0.input), dims: [1, 1, 28, 28] } },
-  outputs: { logits: { type: 'float32' as const, data: Float32Array.from(s0.logits), dims: [1, 10] } },
-  tolerance: 1e-3,
-};
-
-/** The digits model with another doc string: other bytes, same answers (a new release). */
-function rebuilt(doc: string, edit?: (m: onnxProto.onnx.ModelProto) => void): Uint8Array {
-  const m = onnx.ModelProto.decode(DIGITS);
-  m.docString = doc;
-  edit?.(m);
-  return onnx.ModelProto.encode(m).finish();
-}
-
-/** Every weight of the largest initializer set to NaN: loads, runs, answers NaN. */
-const nanWeights = (m: onnxProto.onnx.ModelProto) => {
-  const big = [...m.graph!.initializer!].sort((a, b) => (b.rawData?.length ?? 0) - (a.rawData?.length ?? 0))[0]!;
-  const f = new Float32Array(big.rawData!.length / 4).fill(NaN);
-  big.rawData = new Uint8Array(f.buffer);
-};
-
-/** Wrong weights: still a sound model, but it misses the golden output. */
-const wrongWeights = (m: onnxProto.onnx.ModelProto) => {
-  const big = [...m.graph!.initializer!].sort((a, b) => (b.rawData?.length ?? 0) - (a.rawData?.length ?? 0))[0]!;
-  const raw = new Uint8Array(big.rawData!);
-  raw.fill(0x3c, 0, 4000);
-  big.rawData = raw;
-};
-
-const fp32 = (bytes: Uint8Array) => ({
-  variant: 'fp32',
-  file: 'digits.onnx',
-  format: 'onnx' as const,
-  primary: true,
-  bytes,
-});
-
 let repo: TestRepo;
-
-async function proxy(page: Page, faults: Record<string, unknown> = {}) {
-  const res = await page.request.post('/__repo', { data: { target: repo.url, faults } });
-  expect(res.ok()).toBe(true);
-}
-
-async function repoLog(page: Page): Promise<string[]> {
-  return (await (await page.request.get('/__repo')).json()) as string[];
-}
-
-/** Starts a runtime on the page with the repository's root, recording update events. */
-async function start(page: Page) {
-  await page.evaluate(async (trustedRoot) => {
-    const w = window as any;
-    w.events = [];
-    w.rt = await window.outpost.createRuntime({
-      repository: { url: '/repo', trustedRoot },
-      backends: ['wasm'],
-      updates: { checkEvery: 0, activate: 'now' },
-      now: () => w.fakeNow ?? Date.now(),
-    });
-    for (const e of ['available', 'downloaded', 'activated', 'rolled-back', 'stale-metadata', 'error']) {
-      w.rt.updates.on(e, (d: any) =>
-        w.events.push({
-          type: e,
-          ...d,
-          error: d?.error ? { name: d.error.name, code: d.error.code, message: d.error.message } : undefined,
-        }),
-      );
-    }
-  }, repo.trustedRoot);
-}
-
-/** Loads digits by name and runs the first sample: version, source, predicted digit. */
-async function loadDigits(page: Page) {
-  return page.evaluate(async (input) => {
-    const w = window as any;
-    w.model = await w.rt.load('digits');
-    const out = await w.model.run({ x: { type: 'float32', data: Float32Array.from(input), dims: [1, 1, 28, 28] } });
-    const logits = [...(out.logits.data as Float32Array)];
-    return { version: w.model.version, source: w.model.source, digit: logits.indexOf(Math.max(...logits)) };
-  }, s0.input);
-}
-
-const check = (page: Page) =>
-  page.evaluate(async () => {
-    const w = window as any;
-    w.events = [];
-    const result = await w.rt.updates.check();
-    return { result, events: w.events as any[], version: w.model?.version as string | undefined };
-  });
 
 test.beforeEach(async ({ page }) => {
   repo = await TestRepo.create();
   await openHarness(page);
   await clearStore(page);
-  await proxy(page);
+  await proxy(page, repo);
 });
 
 test.afterEach(async () => {
@@ -121,13 +38,13 @@ test('by name: installs the channel version, then loads it from the store after 
 }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   expect(await loadDigits(page)).toEqual({ version: '1.0.0', source: 'network', digit: s0.label });
 
   await page.reload();
   await page.waitForFunction(() => window.harnessReady === true);
-  await proxy(page, { offline: true });
-  await start(page);
+  await proxy(page, repo, { offline: true });
+  await start(page, repo);
   expect(await loadDigits(page)).toEqual({ version: '1.0.0', source: 'cache', digit: s0.label });
   expect(await repoLog(page)).toEqual([]);
 });
@@ -135,7 +52,7 @@ test('by name: installs the channel version, then loads it from the store after 
 test('an update published while the page runs is activated between two runs; no call fails', async ({ page }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   // Runs back to back on the page while the update is checked, staged and switched.
   await page.evaluate((input) => {
@@ -191,11 +108,11 @@ test('an update published while the page runs is activated between two runs; no 
 test('U1 a tampered blob is refused, nothing is stored, the active version keeps serving', async ({ page }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
   await repo.point('digits', '1.1.0');
-  await proxy(page, { tamper: 'targets/models/digits/1.1.0/fp32' });
+  await proxy(page, repo, { tamper: 'targets/models/digits/1.1.0/fp32' });
   const first = await check(page);
   expect(first.events.map((e) => e.type)).toEqual(['available', 'error']);
   expect(first.events[1].error.code).toBe('INTEGRITY');
@@ -205,7 +122,7 @@ test('U1 a tampered blob is refused, nothing is stored, the active version keeps
   );
   expect(stored).toEqual(['1.0.0']);
   // Not the model's fault: once the network is honest again the same version installs.
-  await proxy(page);
+  await proxy(page, repo);
   const second = await check(page);
   expect(second.events.map((e) => e.type)).toEqual(['available', 'downloaded', 'activated']);
   expect(second.version).toBe('1.1.0');
@@ -216,7 +133,7 @@ test('U16 an unhealthy version (NaN outputs, wrong golden answer) is rolled back
 }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   for (const [version, edit] of [
     ['1.1.0', nanWeights],
@@ -228,7 +145,7 @@ test('U16 an unhealthy version (NaN outputs, wrong golden answer) is rolled back
     expect(events.map((e) => e.type)).toEqual(['available', 'rolled-back']);
     expect(events[1].version).toBe(version);
     expect(running).toBe('1.0.0');
-    await proxy(page);
+    await proxy(page, repo);
     const again = await check(page);
     expect(again.result.plans).toEqual([]);
     expect(again.result.skipped).toMatchObject([{ name: 'digits', version }]);
@@ -242,7 +159,7 @@ test('U17 a device outside the rollout stays on the previous version across relo
 }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
   await repo.point('digits', '1.1.0', 0, '1.0.0');
@@ -252,7 +169,7 @@ test('U17 a device outside the rollout stays on the previous version across relo
     expect(version).toBe('1.0.0');
     await page.reload();
     await page.waitForFunction(() => window.harnessReady === true);
-    await start(page);
+    await start(page, repo);
     await loadDigits(page);
   }
   await repo.point('digits', '1.1.0', 10000, '1.0.0');
@@ -264,7 +181,7 @@ test('U6 expired metadata: no install, a stale-metadata warning, the installed m
 }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
   await repo.point('digits', '1.1.0');
@@ -284,7 +201,7 @@ test('U4 replayed older metadata is refused, also after a reload (highest versio
   await copyFile(join(repo.dir, 'metadata/timestamp.json'), old);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
   await repo.point('digits', '1.1.0');
-  await start(page);
+  await start(page, repo);
   expect(await loadDigits(page)).toMatchObject({ version: '1.1.0' });
   // An attacker (or a stale mirror) serves the older, validly signed timestamp.
   await writeFile(join(repo.dir, 'metadata/timestamp.json'), await readFile(old));
@@ -294,7 +211,7 @@ test('U4 replayed older metadata is refused, also after a reload (highest versio
     expect(version).toBe('1.1.0');
     await page.reload();
     await page.waitForFunction(() => window.harnessReady === true);
-    await start(page);
+    await start(page, repo);
     await loadDigits(page);
   }
 });
@@ -302,13 +219,13 @@ test('U4 replayed older metadata is refused, also after a reload (highest versio
 test('blue-green: pointing the channel back switches to the stored version with no download', async ({ page }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.point('digits', '1.0.0');
-  await start(page);
+  await start(page, repo);
   await loadDigits(page);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
   await repo.point('digits', '1.1.0');
   expect((await check(page)).version).toBe('1.1.0');
   await repo.point('digits', '1.0.0');
-  await proxy(page);
+  await proxy(page, repo);
   const back = await check(page);
   expect(back.events.map((e) => e.type)).toEqual(['available', 'downloaded', 'activated']);
   expect(back.events[2]).toMatchObject({ version: '1.0.0', previous: '1.1.0', rollback: true });

@@ -12,6 +12,20 @@ export interface RepoFaults {
   tamper?: string;
   /** Answers matching requests with an HTML page and status 200 (a captive portal). */
   html?: string;
+  /** Sends matching bodies at this rate (to cut or reload mid-download). */
+  throttle?: { match: string; bytesPerSec: number };
+  /** Closes the connection of the next matching response after this many body bytes (once). */
+  cutAt?: { match: string; bytes: number };
+  /** Drops the Range header of matching requests (a server that ignores Range). */
+  ignoreRange?: string;
+}
+
+/** One proxied request: what was asked and how many body bytes went to the page. */
+export interface RepoRequest {
+  path: string;
+  range?: string;
+  status?: number;
+  sent: number;
 }
 
 /**
@@ -23,10 +37,10 @@ export interface RepoFaults {
 export function repoProxy(): Plugin {
   let target = '';
   let faults: RepoFaults = {};
-  const log: string[] = [];
+  const log: RepoRequest[] = [];
   const handle = (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const url = req.url ?? '';
-    if (url === '/__repo') {
+    if (url.split('?')[0] === '/__repo') {
       if (req.method === 'POST') {
         let body = '';
         req.on('data', (c: Buffer) => (body += c.toString()));
@@ -40,12 +54,14 @@ export function repoProxy(): Plugin {
         return;
       }
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(log));
+      res.end(JSON.stringify(url.includes('detail') ? log : log.map((r) => r.path)));
       return;
     }
     if (!url.startsWith('/repo/')) return next();
     const path = url.slice('/repo/'.length);
-    log.push(path);
+    const entry: RepoRequest = { path, sent: 0 };
+    if (typeof req.headers.range === 'string') entry.range = req.headers.range;
+    log.push(entry);
     if (faults.offline || !target) {
       req.socket.destroy();
       return;
@@ -56,7 +72,8 @@ export function repoProxy(): Plugin {
       return;
     }
     const headers: Record<string, string> = {};
-    for (const h of ['range', 'if-none-match', 'if-range']) {
+    const dropRange = faults.ignoreRange !== undefined && path.includes(faults.ignoreRange);
+    for (const h of dropRange ? ['if-none-match'] : ['range', 'if-none-match', 'if-range']) {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
@@ -68,12 +85,36 @@ export function repoProxy(): Plugin {
           body[body.length >> 1] = body[body.length >> 1]! ^ 0xff;
         }
         res.statusCode = upstream.status;
+        entry.status = upstream.status;
         for (const [k, v] of upstream.headers) {
-          if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k))
+          if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(k)) {
             res.setHeader(k, v);
+          }
         }
         res.setHeader('content-length', String(body.length));
-        res.end(body);
+        const cut = faults.cutAt && path.includes(faults.cutAt.match) ? faults.cutAt.bytes : undefined;
+        if (cut !== undefined) faults.cutAt = undefined;
+        const rate = faults.throttle && path.includes(faults.throttle.match) ? faults.throttle.bytesPerSec : 0;
+        if (cut === undefined && rate === 0) {
+          entry.sent = body.length;
+          res.end(body);
+          return;
+        }
+        // Paced in 10 ms steps; stops early at the cut (the connection just closes).
+        const step = rate > 0 ? Math.max(1, Math.round(rate / 100)) : body.length;
+        const limit = Math.min(body.length, cut ?? body.length);
+        const pump = () => {
+          if (res.destroyed) return;
+          const n = Math.min(step, limit - entry.sent);
+          if (n > 0) {
+            res.write(body.subarray(entry.sent, entry.sent + n));
+            entry.sent += n;
+          }
+          if (entry.sent >= body.length) res.end();
+          else if (entry.sent >= limit) res.destroy();
+          else setTimeout(pump, rate > 0 ? 10 : 0);
+        };
+        pump();
       })
       .catch(() => req.socket.destroy());
   };

@@ -41,6 +41,7 @@ export {
   serializeError,
 } from './errors.js';
 export type {
+  DownloadPolicy,
   LoadRequest,
   NamedLoadRequest,
   RepositoryConfig,

@@ -10,6 +10,12 @@ export interface ModelFile {
   sha256?: string;
   /** Declared length in bytes; a download that goes past it is cut off at once (U2). */
   bytes?: number;
+  /**
+   * SHA-256 of each `size`-byte slice, from signed repository metadata. With it (and `bytes`
+   * and `sha256`), the download is checked slice by slice as it arrives, persisted as it goes,
+   * and resumed with a Range request after a cut or a reload.
+   */
+  chunks?: { size: number; sha256: string[] };
 }
 
 /** Model file formats the runtime's engines read. */

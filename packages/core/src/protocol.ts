@@ -18,6 +18,20 @@ export interface WorkerConfig {
   maxInputBytes: number;
   /** The signed repository models are loaded from by name, when the app configured one. */
   repository?: RepositoryConfig;
+  /** Timeouts and retries of resumable (repository) downloads. */
+  download?: Partial<DownloadPolicy>;
+}
+
+/** How resumable downloads wait and retry. */
+export interface DownloadPolicy {
+  /** Abort an attempt after this long without a byte (U13). */
+  inactivityMs: number;
+  /** Abort an attempt after this long in all, however slowly bytes still come (U13). */
+  deadlineMs: number;
+  /** Further attempts after the first, each resuming from the saved offset (U12). */
+  retries: number;
+  /** Base of the exponential backoff; each wait is a random fraction of base * 2^attempt. */
+  backoffMs: number;
 }
 
 /** A signed model repository and the channel this device follows. */
@@ -66,6 +80,8 @@ export interface UpdateCheck {
   refused?: { code: string; message: string };
   /** Versions the channel names that this device marked bad, and why. */
   skipped: { name: string; version: string; reason: string }[];
+  /** The active version of each model (another tab may have switched it). */
+  active: Record<string, string>;
 }
 
 /** A load request. `callId` lets the page cancel it. */

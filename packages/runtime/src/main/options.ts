@@ -1,4 +1,4 @@
-import type { BackendId, LoadProgress } from '@outpost/core';
+import type { BackendId, DownloadPolicy, LoadProgress } from '@outpost/core';
 
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
@@ -64,6 +64,12 @@ export interface RuntimeOptions {
      * @defaultValue `'now'`
      */
     activate?: 'now' | 'next-load';
+    /**
+     * Timeouts and retries of model downloads from the repository, which resume from the
+     * last saved byte after a cut, a flap or a reload.
+     * @defaultValue `{ inactivityMs: 30000, deadlineMs: 600000, retries: 4, backoffMs: 1000 }`
+     */
+    download?: Partial<DownloadPolicy>;
   };
   /**
    * The clock update checks use (ms since the epoch), read once per check: metadata expiry is

@@ -104,6 +104,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     ortWasmPaths: defaultWasmPaths(options.wasm?.paths),
     maxInputBytes: options.maxInputBytes ?? RUNTIME_DEFAULTS.maxInputBytes,
   };
+  if (options.updates?.download) config.download = options.updates.download;
   if (options.repository) {
     config.repository = {
       url: new URL(options.repository.url, location.href).href,
@@ -199,6 +200,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (closed) return;
       if (timer !== undefined) clearInterval(timer);
       globalThis.removeEventListener?.('online', background);
+      updates.close();
       await Promise.allSettled([...models].map((m) => m.dispose()));
       closed = true;
       for (const w of [...workers]) w.terminate(new DisposedError('The runtime was closed'));

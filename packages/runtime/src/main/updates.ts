@@ -1,4 +1,4 @@
-import { UpdateError, type UpdateCheck, type UpdatePlan } from '@outpost/core';
+import { UpdateError, type LoadedModelInfo, type UpdateCheck, type UpdatePlan } from '@outpost/core';
 import type { Model } from './model.js';
 import type { WorkerHost } from './worker-host.js';
 
@@ -46,8 +46,20 @@ export interface UpdateHost {
 export class UpdateController implements Updates {
   private readonly handlers = new Map<UpdateEventName, Set<(d: never) => void>>();
   private running: Promise<UpdateCheck> | undefined;
+  /** Tells other tabs of this origin that a version was activated, so they follow at once. */
+  private readonly channel: BroadcastChannel | undefined;
 
-  constructor(private readonly host: UpdateHost) {}
+  constructor(private readonly host: UpdateHost) {
+    this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('outpost-updates') : undefined;
+    this.channel?.addEventListener('message', () => {
+      this.check().catch(() => undefined);
+    });
+  }
+
+  /** Stops listening to other tabs. */
+  close(): void {
+    this.channel?.close();
+  }
 
   on<E extends UpdateEventName>(event: E, handler: (detail: UpdateEvents[E]) => void): () => void {
     let set = this.handlers.get(event);
@@ -80,51 +92,93 @@ export class UpdateController implements Updates {
     if (result.refused) this.emit('stale-metadata', result.refused);
     for (const plan of result.plans) {
       this.emit('available', plan);
-      await this.install(plan);
+      // U15: one tab downloads; a tab waiting here finds the version stored when its turn comes.
+      await withLock(`outpost-update:${plan.name}`, () => this.install(plan));
+    }
+    // Another tab may have activated a version: handles here follow it, from the store.
+    for (const [name, handles] of this.host.named()) {
+      const active = result.active[name];
+      if (!active || result.plans.some((p) => p.name === name)) continue;
+      const stale = [...handles].find((h) => h.version !== active);
+      if (stale) await this.adopt(name, active, stale.version);
     }
     return result;
   }
 
+  /** Loads `version` in a new worker (from the store or the repository) and checks its health. */
+  private async stage(name: string, version: string): Promise<{ staging: WorkerHost; info: LoadedModelInfo }> {
+    const staging = await this.host.startWorker();
+    try {
+      const info = await staging.guard(
+        staging.api.loadNamed({ callId: staging.nextCallId(), name, version, activate: false }),
+      );
+      return { staging, info };
+    } catch (err) {
+      staging.terminate(new UpdateError('Staging failed', name, version));
+      throw err;
+    }
+  }
+
+  /**
+   * With `activate: 'now'`, moves every handle of `name` to sessions in the staging worker,
+   * between two runs; else releases the staging worker (the version serves from the next load).
+   */
+  private async switchHandles(name: string, version: string, staging: WorkerHost, info: LoadedModelInfo) {
+    const handles = [...(this.host.named().get(name) ?? [])];
+    if (this.host.activate !== 'now' || handles.length === 0) {
+      await staging.guard(staging.api.dispose(info.id)).catch(() => undefined);
+      staging.terminate(new UpdateError('Staging worker closed', name, version));
+      return;
+    }
+    const [first, ...rest] = handles;
+    const swaps: { model: Model; info: LoadedModelInfo }[] = [{ model: first!, info }];
+    for (const model of rest) {
+      const more = await staging.guard(
+        staging.api.loadNamed({ callId: staging.nextCallId(), name, version, activate: false }),
+      );
+      swaps.push({ model, info: more });
+    }
+    for (const { model, info: next } of swaps) {
+      const old = model.rebind(staging, next);
+      (old.host as WorkerHost).models.delete(model);
+      staging.models.add(model);
+      void this.release(old.host as WorkerHost, old.id);
+    }
+  }
+
   private async install(plan: UpdatePlan): Promise<void> {
     const { name, to } = plan;
-    let staging: WorkerHost | undefined;
     try {
-      staging = await this.host.startWorker();
-      const info = await staging.guard(
-        staging.api.loadNamed({ callId: staging.nextCallId(), name, version: to, activate: false }),
-      );
+      const { staging, info } = await this.stage(name, to);
       this.emit('downloaded', { name, version: to });
-      await this.host.primary.guard(this.host.primary.api.activate(name, to));
-      const handles = [...(this.host.named().get(name) ?? [])];
-      if (this.host.activate === 'now' && handles.length > 0) {
-        const [first, ...rest] = handles;
-        const swaps: { model: Model; info: typeof info }[] = [{ model: first!, info }];
-        for (const model of rest) {
-          const more = await staging.guard(
-            staging.api.loadNamed({ callId: staging.nextCallId(), name, version: to, activate: false }),
-          );
-          swaps.push({ model, info: more });
-        }
-        for (const { model, info: next } of swaps) {
-          const old = model.rebind(staging, next);
-          (old.host as WorkerHost).models.delete(model);
-          staging.models.add(model);
-          void this.release(old.host as WorkerHost, old.id);
-        }
-      } else {
-        await staging.guard(staging.api.dispose(info.id));
-        staging.terminate(new UpdateError('Staging worker closed', name, to));
+      try {
+        await this.host.primary.guard(this.host.primary.api.activate(name, to));
+      } catch (err) {
+        staging.terminate(new UpdateError('Activation failed', name, to));
+        throw err;
       }
+      await this.switchHandles(name, to, staging, info);
       const activated: UpdateEvents['activated'] = { name, version: to, rollback: plan.rollback };
       if (plan.from !== undefined) activated.previous = plan.from;
       this.emit('activated', activated);
+      this.channel?.postMessage({ name, version: to });
     } catch (err) {
-      if (staging && staging.models.size === 0) staging.terminate(new UpdateError('Staging failed', name, to));
       if (err instanceof UpdateError) {
         this.emit('rolled-back', { name, version: to, reason: err.message });
       } else {
         this.emit('error', { name, version: to, error: err instanceof Error ? err : new Error(String(err)) });
       }
+    }
+  }
+
+  /** Follows a version another tab activated: loaded from the store, no download. */
+  private async adopt(name: string, version: string, from: string): Promise<void> {
+    try {
+      const { staging, info } = await this.stage(name, version);
+      await this.switchHandles(name, version, staging, info);
+      this.emit('activated', { name, version, previous: from, rollback: false });
+    } catch (err) {
+      this.emit('error', { name, version, error: err instanceof Error ? err : new Error(String(err)) });
     }
   }
 
@@ -139,4 +193,11 @@ export class UpdateController implements Updates {
       host.terminate(new UpdateError('Worker retired after an update', '', ''));
     }
   }
+}
+
+/** Runs `fn` holding a Web Lock of this origin (all tabs), or directly where Web Locks are missing. */
+async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
+  if (!locks) return fn();
+  return await locks.request(name, fn);
 }

@@ -67,6 +67,22 @@ export interface TrustRecord {
   savedAt: number;
 }
 
+/**
+ * A download in progress, so it resumes with a Range request after a cut or a reload (U11).
+ * Its bytes are `chunks` under blobId `partial:<sha256>`, one record per piece as it arrived.
+ */
+export interface PartialRecord {
+  /** The signed SHA-256 of the whole file: the content address, and the key. */
+  sha256: string;
+  url: string;
+  length: number;
+  /** The server's ETag for the bytes so far; a different one means start again. */
+  etag: string | null;
+  received: number;
+  pieces: number;
+  updatedAt: number;
+}
+
 export interface ModelStoreSchema extends DBSchema {
   models: { key: [string, string, string]; value: ModelRecord };
   chunks: { key: [string, number]; value: ChunkRecord };
@@ -74,6 +90,7 @@ export interface ModelStoreSchema extends DBSchema {
   active: { key: string; value: ActiveRecord };
   bad: { key: [string, string]; value: BadRecord };
   trust: { key: string; value: TrustRecord };
+  partials: { key: string; value: PartialRecord };
   /** Small device-local settings, such as the random rollout id. */
   meta: { key: string; value: { key: string; value: string } };
 }
@@ -99,8 +116,12 @@ async function upgradeToV2(db: ModelDB, tx: UpgradeTx): Promise<void> {
   db.createObjectStore('choices', { keyPath: ['name', 'version'] });
 }
 
-/** v3: over-the-air updates: the active version per model, bad versions, trusted metadata. */
+/**
+ * v3: over-the-air updates: the active version per model, bad versions, trusted metadata,
+ * downloads in progress.
+ */
 function upgradeToV3(db: ModelDB): void {
+  db.createObjectStore('partials', { keyPath: 'sha256' });
   db.createObjectStore('active', { keyPath: 'name' });
   db.createObjectStore('bad', { keyPath: ['name', 'version'] });
   db.createObjectStore('trust', { keyPath: 'url' });

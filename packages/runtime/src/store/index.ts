@@ -1,5 +1,6 @@
 export { ModelStore, CHUNK_BYTES } from './store.js';
 export type { FileToStore, ReadTimings, StoredBytes } from './store.js';
+export { PartialDownloads } from './partials.js';
 export { UpdateState } from './update-state.js';
 export { DB_NAME, DB_VERSION, openModelDB } from './db.js';
 export type {
@@ -9,6 +10,7 @@ export type {
   ModelDB,
   ModelRecord,
   ModelStoreSchema,
+  PartialRecord,
   StoredFile,
   TrustRecord,
 } from './db.js';

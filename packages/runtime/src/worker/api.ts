@@ -29,11 +29,12 @@ import {
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
 import { modelVersions } from '@outpost/protocol';
-import { ModelStore, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
+import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import type { Device } from './device.js';
 import { openModel, registeredEngines, workerDevice } from './engines.js';
 import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
+import { DOWNLOAD_DEFAULTS, downloadResumable } from './resumable.js';
 import { Updater } from './updater.js';
 import { validateFeeds } from './validate.js';
 
@@ -85,6 +86,7 @@ export class WorkerRuntime implements WorkerApi {
   private config: WorkerConfig = DEFAULT_CONFIG;
   private readonly store = new ModelStore();
   private readonly updateState = new UpdateState(this.store);
+  private readonly partials = new PartialDownloads(this.store);
   private updater: Updater | undefined;
   private readonly models = new Map<number, LiveModel>();
   private readonly calls = new Map<number, AbortController>();
@@ -192,7 +194,11 @@ export class WorkerRuntime implements WorkerApi {
   async checkUpdates(names: string[]): Promise<UpdateCheck> {
     const up = this.repo();
     const refreshed = await up.refresh();
-    const result: UpdateCheck = { plans: [], offline: false, skipped: [] };
+    const result: UpdateCheck = { plans: [], offline: false, skipped: [], active: {} };
+    for (const name of await this.updateState.activeNames()) {
+      const a = await this.updateState.active(name);
+      if (a) result.active[name] = a.version;
+    }
     if (!refreshed.ok) {
       if (refreshed.offline) result.offline = true;
       else {
@@ -203,6 +209,7 @@ export class WorkerRuntime implements WorkerApi {
       return result;
     }
     const trusted = await up.trust();
+    const wanted = new Set<string>();
     for (const name of new Set([...names, ...(await this.updateState.activeNames())])) {
       const plan = await up.plan(name);
       if (!plan) continue;
@@ -224,6 +231,11 @@ export class WorkerRuntime implements WorkerApi {
       };
       if (active) p.from = active.version;
       result.plans.push(p);
+      for (const v of plan.release.variants) for (const f of v.files) wanted.add(f.sha256);
+    }
+    // Downloads in progress that no plan needs any more (the channel moved on) are leftovers.
+    for (const partial of await this.partials.list()) {
+      if (!wanted.has(partial.sha256)) await this.partials.discard(partial.sha256);
     }
     return result;
   }
@@ -494,20 +506,35 @@ export class WorkerRuntime implements WorkerApi {
         // A hash mismatch may come from the HTTP cache rather than the server (an immutable
         // blob URL cached while a proxy tampered with it): fetch once more past the cache before
         // calling the bytes bad, so a poisoned cache entry cannot block a version for good.
+        const { chunks, bytes, sha256 } = f;
+        const signed = chunks !== undefined && bytes !== undefined && sha256 !== undefined;
         for (const cache of ['default', 'reload'] as const) {
           let data: Uint8Array;
           try {
-            data = await download(
-              f.url,
-              signal,
-              (n, total) => {
-                loaded[i] = n;
-                totals[i] = total;
-                report(false);
-              },
-              f.bytes,
-              cache,
-            );
+            data =
+              chunks && bytes !== undefined && sha256
+                ? await downloadResumable(
+                    { url: f.url, sha256, length: bytes, chunkSize: chunks.size, chunks: chunks.sha256 },
+                    this.partials,
+                    signal,
+                    (n, total) => {
+                      loaded[i] = n;
+                      totals[i] = total;
+                      report(false);
+                    },
+                    { ...DOWNLOAD_DEFAULTS, ...this.config.download },
+                  )
+                : await download(
+                    f.url,
+                    signal,
+                    (n, total) => {
+                      loaded[i] = n;
+                      totals[i] = total;
+                      report(false);
+                    },
+                    f.bytes,
+                    cache,
+                  );
           } catch (err) {
             if (err instanceof Error && 'status' in err && (err as { status: number }).status === 0) {
               throw new NotCachedError(
@@ -516,7 +543,8 @@ export class WorkerRuntime implements WorkerApi {
                 req.source.version,
               );
             }
-            if (err instanceof IntegrityError && cache === 'default') continue;
+            // Resumable downloads bypass the HTTP cache already: a mismatch there is final.
+            if (err instanceof IntegrityError && cache === 'default' && !signed) continue;
             throw err;
           }
           totals[i] = data.length;

@@ -115,7 +115,13 @@ export class Updater {
         format: v.format,
         ...(v.backends ? { backends: v.backends as ('webgpu' | 'wasm')[] } : {}),
         ...(v.requires ? { requires: v.requires } : {}),
-        files: v.files.map((f) => ({ path: f.name, url: url(f.url), sha256: f.sha256, bytes: f.length })),
+        files: v.files.map((f) => ({
+          path: f.name,
+          url: url(f.url),
+          sha256: f.sha256,
+          bytes: f.length,
+          chunks: { size: f.chunkSize, sha256: f.chunks },
+        })),
       })),
     };
     if (release.golden && options.golden) {
