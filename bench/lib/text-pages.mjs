@@ -7,10 +7,11 @@ const ORIGIN = 'http://text-pages.outpost.invalid';
 const source = new URL('../page/text-pages.js', import.meta.url);
 
 /**
- * PP-OCR det inputs of the text pages with `seeds`, drawn by `browser` (Playwright) with
- * canvas fillText in a blank page that loads only bench/page/text-pages.js.
+ * PP-OCR det inputs of the text pages with `seeds` (`style` as textPageRgba takes it), drawn by
+ * `browser` (Playwright) with canvas fillText in a blank page that loads only
+ * bench/page/text-pages.js.
  */
-export async function renderTextPages(browser, seeds) {
+export async function renderTextPages(browser, seeds, style = 'clean') {
   const page = await browser.newPage();
   try {
     const js = await readFile(source, 'utf8');
@@ -20,16 +21,19 @@ export async function renderTextPages(browser, seeds) {
         : route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>text pages</title>' }),
     );
     await page.goto(`${ORIGIN}/`);
-    const pages = await page.evaluate(async (list) => {
-      const { textPageRgba } = await import('/text-pages.js');
-      // base64 keeps the transfer small (a JSON array of 409,600 numbers per page is not).
-      return list.map((seed) => {
-        const rgba = textPageRgba(seed);
-        let s = '';
-        for (let i = 0; i < rgba.length; i += 0x8000) s += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
-        return btoa(s);
-      });
-    }, seeds);
+    const pages = await page.evaluate(
+      async ([list, pageStyle]) => {
+        const { textPageRgba } = await import('/text-pages.js');
+        // base64 keeps the transfer small (a JSON array of 409,600 numbers per page is not).
+        return list.map((seed) => {
+          const rgba = textPageRgba(seed, pageStyle);
+          let s = '';
+          for (let i = 0; i < rgba.length; i += 0x8000) s += String.fromCharCode(...rgba.subarray(i, i + 0x8000));
+          return btoa(s);
+        });
+      },
+      [seeds, style],
+    );
     return pages.map((b64) => ppocrInput(new Uint8Array(Buffer.from(b64, 'base64')), TEXT_PAGE_SIZE));
   } finally {
     await page.close();

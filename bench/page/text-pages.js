@@ -25,11 +25,16 @@ const WORDS = [
   'receipt',
 ];
 
+const DENSE_WORDS = [...WORDS, 'TOTAL DUE', 'qty: 3', '€128.50', 'Straße', '12/05/2026', 'VAT 19%', '#A-0042'];
+
 /**
- * The page for `seed` as RGBA bytes: light paper, a few lines of dark words in a few sizes and
- * fonts.
+ * The page for `seed` as RGBA bytes. `clean` (the bench's pages): light uniform paper, a few
+ * lines of dark words, 12-25 px, sans-serif or serif, some bold. `dense`: shaded paper with
+ * pixel noise, one or two columns of lines 8-15 px (some up to 30 px) in three families, some
+ * reddish ink, lines tilted by up to ±1.7°, as a photographed receipt or form might be.
  */
-export function textPageRgba(seed) {
+export function textPageRgba(seed, style = 'clean') {
+  if (style === 'dense') return densePageRgba(seed);
   const OCR = TEXT_PAGE_SIZE;
   const rand = seeded(seed);
   const canvas = new OffscreenCanvas(OCR, OCR);
@@ -49,6 +54,45 @@ export function textPageRgba(seed) {
     y += size * (1.5 + rand());
   }
   return ctx.getImageData(0, 0, OCR, OCR).data;
+}
+
+function densePageRgba(seed) {
+  const OCR = TEXT_PAGE_SIZE;
+  const rand = seeded(seed);
+  const canvas = new OffscreenCanvas(OCR, OCR);
+  const ctx = canvas.getContext('2d');
+  const paper = 190 + Math.floor(rand() * 60);
+  const shade = ctx.createLinearGradient(0, 0, OCR, OCR);
+  shade.addColorStop(0, `rgb(${paper}, ${paper}, ${paper - 10})`);
+  shade.addColorStop(1, `rgb(${paper - 30}, ${paper - 25}, ${paper - 35})`);
+  ctx.fillStyle = shade;
+  ctx.fillRect(0, 0, OCR, OCR);
+  ctx.textBaseline = 'top';
+  const columns = rand() < 0.4 ? 2 : 1;
+  for (let c = 0; c < columns; c++) {
+    let y = 6 + rand() * 10;
+    while (y < OCR - 14) {
+      const size = 8 + Math.floor(rand() * (rand() < 0.2 ? 22 : 8));
+      const ink = Math.floor(rand() * 90);
+      ctx.fillStyle = rand() < 0.2 ? `rgb(${ink + 120}, ${ink}, ${ink})` : `rgb(${ink}, ${ink}, ${ink + 20})`;
+      const family = ['sans-serif', 'serif', 'monospace'][Math.floor(rand() * 3)];
+      ctx.font = `${rand() < 0.3 ? 'bold ' : ''}${size}px ${family}`;
+      const words = Array.from(
+        { length: 2 + Math.floor(rand() * 6) },
+        () => DENSE_WORDS[Math.floor(rand() * DENSE_WORDS.length)],
+      );
+      ctx.save();
+      ctx.translate(6 + (c * OCR) / columns + rand() * 10, y);
+      ctx.rotate((rand() - 0.5) * 0.06);
+      ctx.fillText(words.join(' '), 0, 0, OCR / columns - 14);
+      ctx.restore();
+      y += size * (1.2 + rand() * 0.8);
+    }
+  }
+  const image = ctx.getImageData(0, 0, OCR, OCR);
+  const px = image.data;
+  for (let i = 0; i < px.length; i++) if (i % 4 !== 3) px[i] = Math.max(0, Math.min(255, px[i] + (rand() - 0.5) * 16));
+  return px;
 }
 
 /** RGBA bytes to PP-OCR det's input: (x/255 - mean) / std per channel, NCHW float32. */
