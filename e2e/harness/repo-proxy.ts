@@ -18,6 +18,10 @@ export interface RepoFaults {
   cutAt?: { match: string; bytes: number };
   /** Drops the Range header of matching requests (a server that ignores Range). */
   ignoreRange?: string;
+  /** Answers matching requests with an endless body (JSON-looking bytes until the page hangs up). */
+  endless?: string;
+  /** Answers matching requests with these bytes (base64), status 200. */
+  replace?: { match: string; base64: string };
 }
 
 /** One proxied request: what was asked and how many body bytes went to the page. */
@@ -69,6 +73,25 @@ export function repoProxy(): Plugin {
     if (faults.html && path.includes(faults.html)) {
       res.setHeader('content-type', 'text/html');
       res.end('<!doctype html><html><body>Please log in to the Wi-Fi</body></html>');
+      return;
+    }
+    if (faults.replace && path.includes(faults.replace.match)) {
+      const body = Buffer.from(faults.replace.base64, 'base64');
+      entry.sent = body.length;
+      res.setHeader('content-type', 'application/json');
+      res.end(body);
+      return;
+    }
+    if (faults.endless && path.includes(faults.endless)) {
+      res.setHeader('content-type', 'application/json');
+      const piece = Buffer.from(`{"a":"${'x'.repeat(16_000)}",`);
+      const pump = () => {
+        if (res.destroyed || entry.sent > 100_000_000) return void res.destroy();
+        entry.sent += piece.length;
+        if (res.write(piece)) setImmediate(pump);
+        else res.once('drain', pump);
+      };
+      pump();
       return;
     }
     const headers: Record<string, string> = {};

@@ -1,11 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   addRelease,
+  encodeEnvelope,
   encodeGolden,
   generateKey,
+  signMetadata,
   initRepository,
   setChannel,
   type PublishFile,
@@ -89,6 +91,18 @@ export class TestRepo {
     );
     await writeRepoChanges(this.dir, r);
     this.state = r.state;
+  }
+
+  /**
+   * Replaces `timestamp.json` with a newer one that is signed by a key the root does not list,
+   * or not signed at all (U3). The next publish writes a proper one again.
+   */
+  async forgeTimestamp(mode: 'foreign-key' | 'unsigned'): Promise<void> {
+    const ts = this.state.timestamp.signed;
+    const next = { ...ts, version: ts.version + 1 };
+    const env =
+      mode === 'foreign-key' ? await signMetadata(next, [await generateKey()]) : { signed: next, signatures: [] };
+    await writeFile(join(this.dir, 'metadata/timestamp.json'), encodeEnvelope(env));
   }
 
   async dispose(): Promise<void> {

@@ -20,6 +20,8 @@ export interface WorkerConfig {
   repository?: RepositoryConfig;
   /** Timeouts and retries of resumable (repository) downloads. */
   download?: Partial<DownloadPolicy>;
+  /** Versions kept per model after an update (S6); the active and pinned ones are never evicted. */
+  keepVersions?: number;
 }
 
 /** How resumable downloads wait and retry. */
@@ -136,4 +138,16 @@ export interface WorkerApi {
   cacheList(): Promise<CachedModel[]>;
   cacheDelete(name: string, version: string): Promise<boolean>;
   cacheUsage(): Promise<CacheUsage>;
+  /** Pins (or unpins) a stored version so retention never evicts it. */
+  cachePin(name: string, version: string, pinned: boolean): Promise<void>;
+  /**
+   * A stored version with the signed metadata that vouches for it, as one file to carry to an
+   * air-gapped device.
+   */
+  cacheExport(name: string, version: string): Promise<Uint8Array>;
+  /**
+   * Verifies a bundle from {@link WorkerApi.cacheExport} against this device's trusted root
+   * (every TUF rule, the clock included) and stores it; it is then loadable by name offline.
+   */
+  cacheImport(bundle: Uint8Array, activate: boolean): Promise<{ name: string; version: string }>;
 }

@@ -1,3 +1,5 @@
+export type { Bundle } from './bundle.js';
+export { decodeBundle, encodeBundle } from './bundle.js';
 export { canonicalBytes, canonicalize } from './canonical.js';
 export { derToP1363, fromHex, fromPem, fromUtf8, p1363ToDer, toHex, toPem, utf8 } from './encoding.js';
 export { readCapped, httpMetadataFetcher } from './fetch.js';

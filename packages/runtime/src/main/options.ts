@@ -70,6 +70,13 @@ export interface RuntimeOptions {
      * @defaultValue `{ inactivityMs: 30000, deadlineMs: 600000, retries: 4, backoffMs: 1000 }`
      */
     download?: Partial<DownloadPolicy>;
+    /**
+     * Versions of each model kept in the store after an update, least recently used evicted
+     * first; the active version and pinned ones are never evicted. 2 keeps the previous version
+     * for an instant switch back.
+     * @defaultValue 2
+     */
+    keep?: number;
   };
   /**
    * The clock update checks use (ms since the epoch), read once per check: metadata expiry is

@@ -24,6 +24,23 @@ export interface ModelCache {
   delete(name: string, version: string): Promise<boolean>;
   /** Bytes used by stored models, and the origin's quota. */
   usage(): Promise<CacheUsage>;
+  /** Keeps a version through retention (S6), e.g. a known-good fallback. */
+  pin(name: string, version: string): Promise<void>;
+  unpin(name: string, version: string): Promise<void>;
+  /**
+   * One stored version with the signed metadata that vouches for it, as a single file to carry
+   * to a device with no network (a USB stick).
+   */
+  export(name: string, version: string): Promise<Uint8Array>;
+  /**
+   * Installs a bundle from {@link ModelCache.export}: its metadata is checked against this
+   * device's trusted root and clock, every file against the signed hashes; then the version is
+   * stored and (unless `activate: false`) made active, so `load(name)` uses it offline.
+   */
+  import(
+    bundle: Uint8Array | ArrayBuffer | Blob,
+    options?: { activate?: boolean },
+  ): Promise<{ name: string; version: string }>;
 }
 
 /** A running Outpost runtime: one worker, its models and its store. */
@@ -105,6 +122,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     maxInputBytes: options.maxInputBytes ?? RUNTIME_DEFAULTS.maxInputBytes,
   };
   if (options.updates?.download) config.download = options.updates.download;
+  if (options.updates?.keep !== undefined) config.keepVersions = options.updates.keep;
   if (options.repository) {
     config.repository = {
       url: new URL(options.repository.url, location.href).href,
@@ -194,6 +212,16 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       list: () => live(() => api.cacheList()),
       delete: (name, version) => live(() => api.cacheDelete(name, version)),
       usage: () => live(() => api.cacheUsage()),
+      pin: (name, version) => live(() => api.cachePin(name, version, true)),
+      unpin: (name, version) => live(() => api.cachePin(name, version, false)),
+      export: (name, version) => live(() => api.cacheExport(name, version)),
+      async import(bundle, importOptions = {}) {
+        const bytes =
+          bundle instanceof Uint8Array
+            ? bundle
+            : new Uint8Array(bundle instanceof Blob ? await bundle.arrayBuffer() : bundle);
+        return live(() => api.cacheImport(bytes, importOptions.activate ?? true));
+      },
     },
     updates,
     async close() {

@@ -71,6 +71,23 @@ export class UpdateState {
     await (await this.db()).put('bad', { name, version, reason, at: now });
   }
 
+  /** Versions the app pinned: never evicted by retention. */
+  async pinned(name: string): Promise<Set<string>> {
+    const rec = await (await this.db()).get('meta', `pins:${name}`);
+    return new Set(rec ? (JSON.parse(rec.value) as string[]) : []);
+  }
+
+  async setPinned(name: string, version: string, pinned: boolean): Promise<void> {
+    const db = await this.db();
+    const tx = db.transaction('meta', 'readwrite');
+    const rec = await tx.store.get(`pins:${name}`);
+    const set = new Set(rec ? (JSON.parse(rec.value) as string[]) : []);
+    if (pinned) set.add(version);
+    else set.delete(version);
+    await tx.store.put({ key: `pins:${name}`, value: JSON.stringify([...set]) });
+    await tx.done;
+  }
+
   /** The device's rollout id: random, made once, stored locally, never derived from the device. */
   async deviceId(): Promise<string> {
     const db = await this.db();

@@ -28,7 +28,7 @@ import {
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
-import { modelVersions } from '@outpost/protocol';
+import { decodeBundle, encodeBundle, modelVersions, releaseOf } from '@outpost/protocol';
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import type { Device } from './device.js';
@@ -166,8 +166,15 @@ export class WorkerRuntime implements WorkerApi {
     }
     const release = await up.release(name, version);
     if (!release) throw new UpdateError(`${name}@${version} is not in the signed repository metadata`, name, version);
-    const installing = !(await this.isStored(name, version));
+    const storedVariants = (await this.store.list())
+      .filter((m) => m.name === name && m.version === version)
+      .map((m) => m.variant ?? '');
+    const installing = storedVariants.length === 0;
     const source = await up.sourceOf(release, signal, { golden: installing });
+    // Stored variants first and only, so a version installed offline (or from a bundle) never
+    // reaches for the network to try a variant it does not have.
+    const usable = source.variants?.filter((v) => storedVariants.includes(v.id)) ?? [];
+    if (usable.length > 0) source.variants = usable;
     let info: LoadedModelInfo;
     try {
       info = await this.loadVariant({ callId: req.callId, source, backend: req.backend }, signal, onProgress);
@@ -182,7 +189,7 @@ export class WorkerRuntime implements WorkerApi {
       }
       throw err;
     }
-    if (activate) await this.updateState.activate(name, version);
+    if (activate) await this.activate(name, version);
     return info;
   }
 
@@ -242,6 +249,86 @@ export class WorkerRuntime implements WorkerApi {
 
   async activate(name: string, version: string): Promise<void> {
     await this.updateState.activate(name, version);
+    await this.retain(name).catch(() => undefined);
+  }
+
+  /**
+   * S6: keeps the `keepVersions` most recently used versions of a model and deletes the rest;
+   * the active version and pinned ones are always kept (and count towards the number).
+   */
+  private async retain(name: string): Promise<void> {
+    const keep = this.config.keepVersions ?? 2;
+    const active = await this.updateState.active(name);
+    const pinned = await this.updateState.pinned(name);
+    const lastUsed = new Map<string, number>();
+    for (const m of await this.store.list()) {
+      if (m.name === name) lastUsed.set(m.version, Math.max(lastUsed.get(m.version) ?? 0, m.lastUsedAt));
+    }
+    const kept = new Set([...pinned, ...(active ? [active.version] : [])].filter((v) => lastUsed.has(v)));
+    const byRecency = [...lastUsed.entries()].sort((a, b) => b[1] - a[1]).map(([v]) => v);
+    for (const version of byRecency) {
+      if (kept.has(version)) continue;
+      if (kept.size < keep) kept.add(version);
+      else await this.store.delete(name, version);
+    }
+  }
+
+  async cachePin(name: string, version: string, pinned: boolean): Promise<void> {
+    await this.updateState.setPinned(name, version, pinned);
+  }
+
+  async cacheExport(name: string, version: string): Promise<Uint8Array> {
+    const trusted = await this.repo().trust();
+    const record = (await this.store.list()).find((m) => m.name === name && m.version === version);
+    if (!record) throw new NotCachedError(`${name}@${version} is not stored here`, name, version);
+    const variant = record.variant ?? '';
+    const release = trusted.targets ? releaseOf(trusted.targets, name, version) : null;
+    const signed = release?.variants.find((v) => v.id === variant);
+    const hit = await this.store.read(name, version, variant);
+    if (!signed || !hit) throw new UpdateError(`${name}@${version} is not in the trusted metadata`, name, version);
+    const files: Record<string, Uint8Array> = {};
+    for (const f of hit.files) {
+      const target = signed.files.find((s) => s.name === f.path);
+      if (!target) throw new UpdateError(`${f.path} of ${name}@${version} is not signed`, name, version);
+      files[target.path] = f.data;
+    }
+    const state = trusted.state();
+    const enc = (t: string) => new TextEncoder().encode(t);
+    const metadata: Record<string, Uint8Array> = { [`${trusted.root.version}.root.json`]: enc(state.root) };
+    if (state.timestamp) metadata['timestamp.json'] = enc(state.timestamp);
+    if (state.snapshot && trusted.snapshot) metadata[`${trusted.snapshot.version}.snapshot.json`] = enc(state.snapshot);
+    if (state.targets && trusted.targets) metadata[`${trusted.targets.version}.targets.json`] = enc(state.targets);
+    if (state.channels && trusted.channels) metadata[`${trusted.channels.version}.channels.json`] = enc(state.channels);
+    const bundle = encodeBundle({ model: name, version, variant, metadata, files });
+    return Comlink.transfer(bundle, [bundle.buffer]);
+  }
+
+  async cacheImport(bytes: Uint8Array, activate: boolean): Promise<{ name: string; version: string }> {
+    const up = this.repo();
+    const b = decodeBundle(bytes);
+    // The bundle's metadata goes through every trust rule, as if fetched from the repository.
+    const refreshed = await up.refresh(async (file, maxLength) => {
+      const data = b.metadata[file];
+      if (data && data.length > maxLength) throw new TypeError(`${file} is over its cap`);
+      return data ?? null;
+    });
+    // Older than what this device trusts is fine as long as the trusted metadata signs the files.
+    if (!refreshed.ok && (refreshed.error as { code?: string }).code !== 'METADATA_ROLLBACK') throw refreshed.error;
+    const release = await up.release(b.model, b.version);
+    const signed = release?.variants.find((v) => v.id === b.variant);
+    if (!signed) throw new UpdateError(`${b.model}@${b.version} is not in the trusted metadata`, b.model, b.version);
+    const files = [];
+    for (const f of signed.files) {
+      const data = b.files[f.path];
+      const actual = data ? await sha256Hex(data) : 'missing';
+      if (!data || data.length !== f.length || actual !== f.sha256) {
+        throw new IntegrityError(`${f.path} in the bundle does not match its signed hash`, f.sha256, actual, f.path);
+      }
+      files.push({ path: f.name, data, sha256: f.sha256 });
+    }
+    await this.store.write(b.model, b.version, files, { variant: b.variant });
+    if (activate) await this.activate(b.model, b.version);
+    return { name: b.model, version: b.version };
   }
 
   async markBad(name: string, version: string, reason: string): Promise<void> {

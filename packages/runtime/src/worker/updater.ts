@@ -16,6 +16,7 @@ import {
   releaseOf,
   sha256Hex,
   type ChannelDecision,
+  type MetadataFetcher,
   type Release,
 } from '@outpost/protocol';
 import type { UpdateState } from '../store/index.js';
@@ -59,15 +60,16 @@ export class Updater {
   }
 
   /**
-   * One update cycle. Network failures come back as `offline`; a refusal (bad signature,
+   * One update cycle (from the repository, or from another source of metadata files such as
+   * an offline bundle). Network failures come back as `offline`; a refusal (bad signature,
    * rollback, expired metadata) as an error; either way the trusted set keeps what it had.
    * Progress that passed every check is saved, so the highest versions seen survive reloads.
    */
-  async refresh(): Promise<RefreshOutcome> {
+  async refresh(fetcher: MetadataFetcher = httpMetadataFetcher(this.base())): Promise<RefreshOutcome> {
     const trusted = await this.trust();
     const now = await this.now();
     try {
-      const r = await refreshMetadata(trusted, httpMetadataFetcher(this.base()), now);
+      const r = await refreshMetadata(trusted, fetcher, now);
       await this.state.saveTrust(this.config.url, trusted.state(), now);
       return { ok: true, changed: r.changed };
     } catch (err) {
