@@ -9,6 +9,8 @@ import { launchChromium } from './lib/browser.mjs';
 import { measureBundles } from './lib/bundle-size.mjs';
 import { prepareInt8Models } from './lib/int8-models.mjs';
 import { machineLoad } from './lib/machine.mjs';
+import { MOVENET_EVALUATION_FIRST, prepareMovenetModels } from './lib/movenet-models.mjs';
+import { otaActivation, otaResume } from './lib/ota.mjs';
 import {
   autoChoices,
   bundleTable,
@@ -16,13 +18,24 @@ import {
   int8Table,
   longTaskTable,
   maskTable,
+  movenetTable,
+  otaActivationTable,
+  otaResumeTable,
   overheadTable,
   startupTable,
   targets,
   targetTable,
 } from './lib/report.mjs';
 import { startHarness } from './lib/server.mjs';
-import { echoRoundTrip, int8Masks, int8Speed, longTasks, startup, workerOverhead } from './lib/suites.mjs';
+import {
+  echoRoundTrip,
+  int8Masks,
+  int8Speed,
+  longTasks,
+  movenetSpeed,
+  startup,
+  workerOverhead,
+} from './lib/suites.mjs';
 
 /**
  * How much of each thing to run. PP-OCR det takes ~75 ms a call on one idle thread here, the
@@ -44,6 +57,17 @@ const CONFIG = {
     ppocrAuto: true,
     // Pages 1-16 (bench/page/text-pages.js); PP-OCR det is calibrated on pages 1001-1008.
     masks: { threads: 2, images: 16, threshold: 0.3 },
+    // MoveNet through Outpost's TF.js runtime (tfjs wasm backend, one thread: the harness's CSP
+    // forbids the blob: workers tfjs's threads start from). Judged on figures 5000-5015
+    // (models/movenet/figures.mjs); the mixed variant is calibrated on figures 0-7.
+    movenet: { warmup: 5, runs: 40, evaluation: { first: MOVENET_EVALUATION_FIRST, count: 16 } },
+  },
+  ota: {
+    // (a) PP-OCR det's update killed when the proxy has sent ~20 %, 50 %, 80 % of the file
+    // (± 5 %, seeded), throttled to 2 MB/s so the offset can be hit; then resumed to the end.
+    resume: { seed: 1, fractions: [0.2, 0.5, 0.8], jitter: 0.05, bytesPerSec: 2_000_000 },
+    // (b) publish -> activated, digits and PP-OCR det, median of this many updates each.
+    activation: { repeats: 3 },
   },
 };
 
@@ -77,7 +101,7 @@ async function step(name, fn) {
 }
 
 /** Everything measured in the browser, against one harness server. */
-async function measureInBrowser(int8Models) {
+async function measureInBrowser(int8Models, movenetModels) {
   const server = await startHarness();
   const browser = await launchChromium();
   try {
@@ -91,7 +115,8 @@ async function measureInBrowser(int8Models) {
       overhead: await step('worker overhead', () => workerOverhead(env, { threads: CONFIG.threads, models })),
       startup: await step('start-up', () => startup(env, { ...CONFIG.startup, sha256: ppocr.sha256 })),
       longTasks: await step('long tasks', () => longTasks(env, CONFIG.longTasks)),
-      ...(await measureInt8(env, int8Models)),
+      ...(await measureInt8(env, int8Models, movenetModels)),
+      ota: await measureOta(env),
     };
   } finally {
     await browser.close();
@@ -100,14 +125,27 @@ async function measureInBrowser(int8Models) {
 }
 
 /** 5. INT8: fp32 against the quantized variants, through Outpost; PP-OCR det's text masks. */
-async function measureInt8(env, models) {
+async function measureInt8(env, models, movenetModels) {
   const { threads, runs, masks } = CONFIG.int8;
   const comparisons = models.map((m) => ({ ...m, ...runs[m.id] }));
   const speed = await step('int8 speed', () => int8Speed(env, { threads, comparisons }));
   const ppocr = models.find((m) => m.id === 'ppocr-det');
   const maskArgs = { ...masks, variants: ppocr.variants.map(({ name, url, sha256 }) => ({ name, url, sha256 })) };
   const textMasks = await step('int8 text masks', () => int8Masks(env, maskArgs));
-  return { int8: { models, speed, masks: textMasks } };
+  const { movenet: mv } = CONFIG.int8;
+  const movenet = {
+    models: movenetModels,
+    evaluation: mv.evaluation,
+    result: await step('MoveNet TF.js variants', () => movenetSpeed(env, { variants: movenetModels.variants, ...mv })),
+  };
+  return { int8: { models, speed, masks: textMasks, movenet } };
+}
+
+/** 6. OTA updates against a real signed repository through the harness's /repo proxy. */
+async function measureOta(env) {
+  const resume = await step('OTA: update killed and resumed', () => otaResume(env, CONFIG.ota.resume));
+  const activation = await step('OTA: publish -> activated', () => otaActivation(env, CONFIG.ota.activation));
+  return { resume, activation };
 }
 
 async function measureAll() {
@@ -119,7 +157,8 @@ async function measureAll() {
   const int8Models = await step('int8 models (quantized, or from bench/.cache)', () =>
     prepareInt8Models({ ppocrAuto: CONFIG.int8.ppocrAuto }),
   );
-  const { chromium, ppocrBytes, ...measured } = await measureInBrowser(int8Models);
+  const movenetModels = await step('MoveNet TF.js variants (quantized, or from bench/.cache)', prepareMovenetModels);
+  const { chromium, ppocrBytes, ...measured } = await measureInBrowser(int8Models, movenetModels);
   const after = await machineLoad();
   const meta = { date, chromium, ppocrBytes, machine: { before, after }, config: CONFIG };
   return { meta, bundles, ...measured };
@@ -166,6 +205,39 @@ function print(results) {
       ` (fp32 marks ${results.int8.masks.textShare.map(pct).join(' ')} of pixels as text)`,
   );
   console.log(maskTable(results.int8.masks), '\n');
+  const mv = results.int8.movenet;
+  console.log(
+    `${mv.models.label}: float16 source and TF.js weight quantizations through @outpost/runtime/tfjs ` +
+      `(worker, tfjs wasm, 1 thread), interleaved; keypoints vs the source on ${mv.evaluation.count} held-out figures`,
+  );
+  console.log(movenetTable(mv));
+  const mixed = mv.models.variants.find((v) => v.name === 'uint8-mixed');
+  if (mixed?.meta.mixed) {
+    const m = mixed.meta.mixed;
+    console.log(
+      `uint8-mixed: ${m.uint8} weights uint8, ${m.kept} float16; calibration error ${m.error.calibration.toFixed(4)} ` +
+        `(all-uint8 ${m.allUint8Error.toFixed(3)}); quantized in ${mixed.meta.seconds.toFixed(0)} s${mixed.cached ? ' (cached)' : ''}.`,
+    );
+  }
+  console.log(
+    'TF.js dequantizes weights to float32 at load: quantization shrinks the download, not the compute. ' +
+      'source/variant > 1: the variant is faster.\n',
+  );
+  const { resume } = results.ota;
+  const rc = CONFIG.ota.resume;
+  console.log(
+    `6. OTA update of PP-OCR det (${(resume.fileBytes / 1e6).toFixed(2)} MB), tab closed at ${rc.fractions.length} ` +
+      `seeded offsets (seed ${rc.seed}, ${rc.bytesPerSec / 1e6} MB/s) and reopened; bytes of the blob the proxy sent`,
+  );
+  console.log(otaResumeTable(resume), '\n');
+  console.log(
+    `Publish -> activated on an open page (updates.check(), activate: 'now'), median of ${CONFIG.ota.activation.repeats} updates, ms`,
+  );
+  console.log(otaActivationTable(results.ota.activation));
+  console.log(
+    'publish: sign + write blobs and metadata (Node, @outpost/protocol + @outpost/server). The rest as the page saw its events;\n' +
+      'publish -> activated = publish + check -> activated (the Playwright call between them left out).\n',
+  );
   console.log('Targets');
   console.log(targetTable(results.targets));
   if (Math.max(before.busy, after.busy) > 0.2) {
@@ -188,7 +260,7 @@ async function save(results) {
 
 // page.evaluate has no timeout: a suite that hangs (a worker that never answers) must not hang
 // `npm run bench` forever. Exiting also stops the browser Playwright launched.
-const WATCHDOG_MS = 10 * 60_000;
+const WATCHDOG_MS = 15 * 60_000;
 setTimeout(() => {
   console.error(`\nThe bench did not finish within ${WATCHDOG_MS / 60_000} minutes; giving up.`);
   process.exit(1);

@@ -150,7 +150,7 @@ const quantizedName = (id, hash, mode, quantizer) => `${id}-${hash.slice(0, 16)}
  * A hash of the quantizer as built (packages/quantize/dist/*.js): part of the cache key, so a
  * changed quantizer makes new models instead of the bench reporting stale ones.
  */
-async function quantizerHash() {
+export async function quantizerHash() {
   const dist = repo('packages/quantize/dist/');
   const files = (await readdir(dist)).filter((f) => f.endsWith('.js')).sort();
   const hash = createHash('sha256');

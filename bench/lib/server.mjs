@@ -19,8 +19,9 @@ function freePort() {
 }
 
 /**
- * Serves bench/.cache/ (the INT8 section's generated models) at CACHE_ROUTE, with the headers
- * the harness gives its own models, so the e2e fixtures need no route for bench-only files.
+ * Serves bench/.cache/ (the INT8 section's generated models, ONNX and TF.js) at CACHE_ROUTE,
+ * with the headers the harness gives its own models, so the e2e fixtures need no route for
+ * bench-only files.
  */
 function benchCache() {
   return {
@@ -31,13 +32,14 @@ function benchCache() {
         if (!path.startsWith(CACHE_ROUTE)) return next();
         const name = path.slice(CACHE_ROUTE.length);
         const file = `${CACHE_DIR}${name}`;
-        if (!/^[\w.-]+\.onnx$/.test(name) || !existsSync(file)) {
+        // ONNX models, and TF.js models (model.json and its shards, by relative path).
+        if (!/^[\w-][\w.-]*\.(onnx|json|bin)$/.test(name) || !existsSync(file)) {
           res.statusCode = 404;
           res.end('not found');
           return;
         }
         res.setHeader('cross-origin-resource-policy', 'same-origin');
-        res.setHeader('content-type', 'application/octet-stream');
+        res.setHeader('content-type', name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
         res.setHeader('content-length', String(statSync(file).size));
         createReadStream(file).pipe(res);
       });

@@ -147,3 +147,27 @@ export async function int8Speed(env, { threads, comparisons }) {
 export async function int8Masks(env, args) {
   return inFreshContext(env, (page) => runSuite(page, 'int8Masks', args));
 }
+
+/**
+ * 5b. MoveNet: the float16 source and its quantized TF.js variants in one Outpost TF.js runtime,
+ * keypoints against the source's on held-out figures, then interleaved calls. Speed-up is the
+ * source's median over the variant's (> 1: the variant is faster).
+ */
+export async function movenetSpeed(env, { variants, warmup, runs, evaluation }) {
+  const args = { variants: variants.map(({ name, url }) => ({ name, url })), warmup, runs, evaluation };
+  const { times, errors } = await inFreshContext(env, (page) => runSuite(page, 'movenetSpeed', args));
+  const source = times[variants[0].name];
+  return {
+    peers: Object.fromEntries(Object.entries(times).map(([name, xs]) => [name, summary(xs)])),
+    speedup: Object.fromEntries(
+      Object.entries(times)
+        .slice(1)
+        .map(([name, xs]) => [
+          name,
+          { ratio: summary(source).median / summary(xs).median, ratio95: ratioInterval(source, xs) },
+        ]),
+    ),
+    errors,
+    raw: times,
+  };
+}

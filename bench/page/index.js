@@ -129,3 +129,13 @@ async function pageOrtSession(_id, model, threads) {
 }
 
 export { int8Masks, int8Speed } from './int8.js';
+export { movenetSpeed } from './movenet.js';
+export {
+  otaCheckDone,
+  otaCheckInBackground,
+  otaClose,
+  otaGoldenOutput,
+  otaLoad,
+  otaStart,
+  otaTimedCheck,
+} from './ota.js';
