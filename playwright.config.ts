@@ -1,8 +1,15 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.HARNESS_PORT ?? 5199);
 /** The demo (examples/digits) is an e2e target too. */
 export const demoPort = Number(process.env.DEMO_PORT ?? port + 1);
+/**
+ * The demo's repository, keys and golden file (examples/digits/demo-repo.ts): made new at each
+ * start of the demo server, so a spec can publish versions into it run after run.
+ */
+export const demoDir = join(tmpdir(), `outpost-demo-e2e-${demoPort}`);
 
 /**
  * E2E in Debian's Chromium (never a downloaded browser). WebGPU is enabled: headless Chromium
@@ -40,7 +47,7 @@ export default defineConfig({
     {
       command: `npx vite`,
       cwd: 'examples/digits',
-      env: { PORT: String(demoPort), HOST: '127.0.0.1' },
+      env: { PORT: String(demoPort), HOST: '127.0.0.1', OUTPOST_DEMO_DIR: demoDir, OUTPOST_DEMO_RESET: '1' },
       url: `http://127.0.0.1:${demoPort}/`,
       reuseExistingServer: false,
       timeout: 60_000,

@@ -1,5 +1,9 @@
-import { createRuntime, type Model } from '@outpost/runtime';
-import modelUrl from '../../../models/digits/digits.onnx?url';
+import { createRuntime, type Model, type Runtime } from '@outpost/runtime';
+// The repository's trusted root (`outpost init` wrote it as metadata/1.root.json). A real app
+// ships this file in its bundle (`import trustedRoot from './1.root.json'`) and never fetches it
+// from the repository it guards. The demo makes its repository, and so this root, on its first
+// start (see ../demo-repo.ts), so its Vite plugin provides the file under this name at build time.
+import trustedRoot from 'virtual:outpost-demo/trusted-root';
 import { toModelInput } from './preprocess.js';
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
@@ -74,14 +78,52 @@ function report(err: unknown): void {
   el('backend').textContent = `error: ${err instanceof Error ? err.message : String(err)}`;
 }
 
+function showModel(model: Model): void {
+  el('backend').textContent = model.fallbackReason ? `${model.backend} (${model.fallbackReason})` : model.backend;
+  el('version').textContent = model.version;
+}
+
+/** How often the demo asks its repository for a new version (an app would check far less often). */
+const CHECK_EVERY = '5s';
+
+const time = () => new Date().toLocaleTimeString();
+
+/** Shows what the updater is doing: each event replaces the status line. */
+function watchUpdates(rt: Runtime, model: Model, onSwitch: () => void): void {
+  const status = (text: string) => (el('update-status').textContent = text);
+  status(`following channel stable, checking every ${CHECK_EVERY}`);
+  rt.updates.on('available', (p) => status(`${p.name} ${p.to} available, downloading…`));
+  rt.updates.on('downloaded', (d) => status(`${d.name} ${d.version} downloaded, verified and checked; switching…`));
+  rt.updates.on('activated', (a) => {
+    showModel(model);
+    el('source').textContent = 'installed over the air';
+    status(
+      `${a.rollback ? 'rolled back' : 'updated'} to ${a.version}${a.previous ? ` from ${a.previous}` : ''} at ${time()}, no reload`,
+    );
+    onSwitch();
+  });
+  rt.updates.on('rolled-back', (r) =>
+    status(`${r.name} ${r.version} failed its health check (${r.reason}); kept ${model.version}`),
+  );
+  rt.updates.on('stale-metadata', (m) => status(`repository metadata refused (${m.code}): ${m.message}`));
+  rt.updates.on('error', (e) => status(`update failed${e.version ? ` (${e.version})` : ''}: ${e.error.message}`));
+}
+
 async function start(): Promise<void> {
   clearPad();
-  const rt = await createRuntime();
-  const model = await rt.load({ name: 'digits', version: '1.0.0', url: modelUrl });
-  el('backend').textContent = model.fallbackReason ? `${model.backend} (${model.fallbackReason})` : model.backend;
+  const rt = await createRuntime({
+    repository: { url: '/repo', trustedRoot },
+    channel: 'stable',
+    updates: { checkEvery: CHECK_EVERY, activate: 'now' },
+  });
+  // By name: the version the channel names, verified from the trusted root, then kept in IndexedDB.
+  const model = await rt.load('digits');
+  showModel(model);
   el('source').textContent =
-    `digits@${model.version}, from ${model.source === 'cache' ? 'IndexedDB' : 'the network'} in ${model.timings.total.toFixed(0)} ms`;
+    `from ${model.source === 'cache' ? 'IndexedDB' : 'the repository'} in ${model.timings.total.toFixed(0)} ms`;
   const classify = classifier(model);
+  // A new version takes over between two runs; the drawing on the pad is classified again by it.
+  watchUpdates(rt, model, classify);
 
   let drawing = false;
   let last: { x: number; y: number } | null = null;
