@@ -18,8 +18,8 @@ async function keypoints(model, feeds) {
 /**
  * @param {{ variants: { name: string, url: string }[], warmup: number, runs: number, evaluation: { first: number, count: number } }} args
  * @returns per variant: keypoint coordinate error against the source (max and mean |diff| over
- *   every coordinate of every figure; max over the keypoints the source scores >= 0.3), the
- *   largest score difference, and ms per call.
+ *   every coordinate of every figure; max over the keypoints the source scores >= 0.3; max per
+ *   figure), the largest score difference, and ms per call.
  */
 export async function movenetSpeed({ variants, warmup, runs, evaluation }) {
   const { createRuntime } = await window.loadOutpostTfjs();
@@ -33,7 +33,7 @@ export async function movenetSpeed({ variants, warmup, runs, evaluation }) {
     }
     const [source] = loaded;
     const errors = Object.fromEntries(
-      loaded.map((l) => [l.name, { coordMax: 0, confidentMax: 0, coordSum: 0, scoreMax: 0, n: 0 }]),
+      loaded.map((l) => [l.name, { coordMax: 0, confidentMax: 0, coordSum: 0, scoreMax: 0, n: 0, perFigure: [] }]),
     );
     for (let k = 0; k < evaluation.count; k++) {
       const feeds = feedOf(evaluation.first + k);
@@ -41,18 +41,21 @@ export async function movenetSpeed({ variants, warmup, runs, evaluation }) {
       for (const { name, model } of loaded) {
         const got = await keypoints(model, feeds);
         const e = errors[name];
+        let figureMax = 0;
         for (let i = 0; i < ref.length; i++) {
           const d = Math.abs(got[i] - ref[i]);
           if (i % 3 === 2) e.scoreMax = Math.max(e.scoreMax, d);
           else {
             const err = Number.isNaN(d) ? Infinity : d;
             e.coordMax = Math.max(e.coordMax, err);
+            figureMax = Math.max(figureMax, err);
             // The keypoints an app draws: those the source itself is confident about.
             if (ref[i - (i % 3) + 2] >= CONFIDENT) e.confidentMax = Math.max(e.confidentMax, err);
             e.coordSum += err;
             e.n++;
           }
         }
+        e.perFigure.push(figureMax);
       }
     }
     const feeds = feedOf(evaluation.first + evaluation.count);
@@ -64,7 +67,13 @@ export async function movenetSpeed({ variants, warmup, runs, evaluation }) {
       errors: Object.fromEntries(
         Object.entries(errors).map(([name, e]) => [
           name,
-          { coordMax: e.coordMax, confidentMax: e.confidentMax, coordMean: e.coordSum / e.n, scoreMax: e.scoreMax },
+          {
+            coordMax: e.coordMax,
+            confidentMax: e.confidentMax,
+            coordMean: e.coordSum / e.n,
+            scoreMax: e.scoreMax,
+            perFigure: e.perFigure,
+          },
         ]),
       ),
     };
