@@ -232,3 +232,25 @@ test('blue-green: pointing the channel back switches to the stored version with 
   expect(back.version).toBe('1.0.0');
   expect((await repoLog(page)).filter((p) => p.startsWith('targets/'))).toEqual([]);
 });
+
+test('Save-Data on: the update is reported as available and downloaded on a later check', async ({ page }) => {
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  await repo.point('digits', '1.0.0');
+  await start(page, repo);
+  await loadDigits(page);
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
+  await repo.point('digits', '1.1.0');
+  // What Chromium's data saver exposes (Network Information API).
+  await page.evaluate(() =>
+    Object.defineProperty(navigator, 'connection', { value: { saveData: true }, configurable: true }),
+  );
+  await proxy(page, repo);
+  const deferred = await check(page);
+  expect(deferred.events.map((e) => e.type)).toEqual(['available']);
+  expect(deferred.version).toBe('1.0.0');
+  expect((await repoLog(page)).filter((p) => p.startsWith('targets/'))).toEqual([]);
+  await page.evaluate(() =>
+    Object.defineProperty(navigator, 'connection', { value: { saveData: false }, configurable: true }),
+  );
+  expect((await check(page)).version).toBe('1.1.0');
+});

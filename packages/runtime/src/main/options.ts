@@ -77,6 +77,12 @@ export interface RuntimeOptions {
      * @defaultValue 2
      */
     keep?: number;
+    /**
+     * While the browser's Save-Data mode is on, report updates as `available` but leave the
+     * download for a later check.
+     * @defaultValue true
+     */
+    deferOnSaveData?: boolean;
   };
   /**
    * The clock update checks use (ms since the epoch), read once per check: metadata expiry is

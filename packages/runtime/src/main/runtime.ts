@@ -184,6 +184,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     },
     named: () => named,
     activate: options.updates?.activate ?? RUNTIME_DEFAULTS.activate,
+    deferOnSaveData: options.updates?.deferOnSaveData ?? true,
   });
   const background = () => {
     updates.check().catch(() => undefined);
@@ -192,6 +193,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (options.repository) {
     const every = parseInterval(options.updates?.checkEvery ?? RUNTIME_DEFAULTS.checkEvery);
     if (every > 0) timer = setInterval(background, every);
+    // Ask the browser not to evict the models under storage pressure. Only a page can ask
+    // (workers have no persist()); the browser decides, and saying no is not an error.
+    void globalThis.navigator?.storage?.persist?.().catch(() => false);
     globalThis.addEventListener?.('online', background);
   }
 

@@ -40,6 +40,8 @@ export interface UpdateHost {
   /** Handles of models loaded by name, by model name. */
   named(): Map<string, Set<Model>>;
   activate: 'now' | 'next-load';
+  /** Leave downloads for later while the browser's Save-Data mode is on. */
+  deferOnSaveData: boolean;
 }
 
 /** The page side of updates: checks in the main worker, stages in a second one, switches handles. */
@@ -90,8 +92,11 @@ export class UpdateController implements Updates {
     const { primary } = this.host;
     const result = await primary.guard(primary.api.checkUpdates([...this.host.named().keys()]));
     if (result.refused) this.emit('stale-metadata', result.refused);
+    const deferred = this.host.deferOnSaveData && saveData();
     for (const plan of result.plans) {
       this.emit('available', plan);
+      // The user asked the browser to save data: the update waits for a later check.
+      if (deferred) continue;
       // U15: one tab downloads; a tab waiting here finds the version stored when its turn comes.
       await withLock(`outpost-update:${plan.name}`, () => this.install(plan));
     }
@@ -200,4 +205,9 @@ async function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
   if (!locks) return fn();
   return await locks.request(name, fn);
+}
+
+/** Whether the user turned on the browser's data saver (Network Information API, Chromium). */
+function saveData(): boolean {
+  return (globalThis.navigator as { connection?: { saveData?: boolean } } | undefined)?.connection?.saveData === true;
 }

@@ -132,6 +132,19 @@ export class ModelStore {
     };
   }
 
+  /** Throws a {@link QuotaError} when `bytes` more would not fit in the origin's quota. */
+  async assertRoom(bytes: number, what: string): Promise<void> {
+    const { usage, quota } = await estimate();
+    if (quota !== null && usage !== null && bytes > quota - usage) {
+      throw new QuotaError(
+        `${what} needs ${bytes} bytes but the origin has ${quota - usage} of ${quota} left`,
+        usage,
+        quota,
+        bytes,
+      );
+    }
+  }
+
   /**
    * Stores a version atomically: every chunk and the record in one transaction, replacing any
    * earlier copy of the same name + version. On QuotaExceededError nothing is kept and a
@@ -145,15 +158,7 @@ export class ModelStore {
   ): Promise<ModelRecord> {
     const { variant = '', now = Date.now() } = options;
     const bytes = files.reduce((n, f) => n + f.data.length, 0);
-    const { usage, quota } = await estimate();
-    if (quota !== null && usage !== null && bytes > quota - usage) {
-      throw new QuotaError(
-        `${name}@${version} needs ${bytes} bytes but the origin has ${quota - usage} of ${quota} left`,
-        usage,
-        quota,
-        bytes,
-      );
-    }
+    await this.assertRoom(bytes, `${name}@${version}`);
     const stored: StoredFile[] = files.map((f) => ({
       path: f.path,
       bytes: f.data.length,

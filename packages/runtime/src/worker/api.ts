@@ -588,6 +588,10 @@ export class WorkerRuntime implements WorkerApi {
       });
     };
     let verify = 0;
+    // Signed lengths are known before a byte is fetched: a model that cannot fit is refused
+    // up front with the origin's figures rather than after a long download.
+    const declared = files.reduce((n, f) => n + (f.bytes ?? 0), 0);
+    if (declared > 0) await this.store.assertRoom(declared, `${req.source.name}@${req.source.version}`);
     const out = await Promise.all(
       files.map(async (f, i) => {
         // A hash mismatch may come from the HTTP cache rather than the server (an immutable
