@@ -17,7 +17,7 @@ import { parseSync } from 'vite';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const appTemplate = join(root, 'e2e/packed-app');
 const MODEL = join(root, 'node_modules/@ricky0123/vad-web/dist/silero_vad_v5.onnx');
-const PACKAGES = ['@outpost/core', '@outpost/backend-onnx', '@outpost/runtime', '@outpost/vite'];
+const PACKAGES = ['@outpost/core', '@outpost/protocol', '@outpost/backend-onnx', '@outpost/runtime', '@outpost/vite'];
 
 interface Run {
   stdout: string;
