@@ -47,6 +47,7 @@ export function targets({ overhead, startup, longTasks, bundles, int8, ota }) {
     target('page-side bundle, min + gzip', kib(page), '<= 25 KiB', page <= 25 * 1024),
     ...maskTargets(int8?.masks),
     ...matmulTargets(int8),
+    ...cnnTargets(int8),
     ...movenetTargets(int8?.movenet),
     ...otaTargets(ota),
   ];
@@ -139,6 +140,35 @@ function matmulTargets(int8) {
           drop <= 0.5,
         ),
       );
+    }
+  }
+  return out;
+}
+
+/**
+ * Issue 3: CNNs are never slower than fp32. Judged per variant and thread count on the 95%
+ * bootstrap interval of fp32/INT8: a MISS only when the whole interval is below 1, i.e. when the
+ * variant is measurably slower (a single ratio a hair under 1 is noise, not a regression).
+ */
+function cnnTargets(int8) {
+  const out = [];
+  for (const id of ['digits', 'ppocr-det']) {
+    const speed = int8?.speed?.[id];
+    if (!speed) {
+      out.push(target(`${id} INT8 not slower than fp32`, 'not measured', 'interval reaches 1.0', false));
+      continue;
+    }
+    for (const [threads, r] of Object.entries(speed)) {
+      for (const [variant, s] of Object.entries(r.speedup)) {
+        out.push(
+          target(
+            `${id} ${variant}, ${threads} thr: fp32/INT8, not slower`,
+            `${s.ratio.toFixed(3)} (${s.ratio95.map((x) => x.toFixed(2)).join('-')})`,
+            'interval reaches 1.0',
+            s.ratio95[1] >= 1,
+          ),
+        );
+      }
     }
   }
   return out;
