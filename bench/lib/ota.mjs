@@ -83,8 +83,8 @@ const rangeStart = (r) => Number(/^bytes=(\d+)-/.exec(r.range ?? '')?.[1] ?? 0);
 /**
  * (a) Resume. PP-OCR det 1.0.0 (the file with another doc string) is installed and serving;
  * 2.0.0 (the file itself) is published, and `updates.check()` downloads it through the proxy,
- * throttled to `bytesPerSec` so Node can see the offset. When the proxy has sent the next
- * seeded offset (`fractions` of the file ± `jitter`), the tab is closed; a new tab in the same
+ * throttled to `bytesPerSec`. The proxy stops at the next seeded offset (`fractions` of the
+ * file ± `jitter`) and holds the connection, and the tab is closed there; a new tab in the same
  * browser context (same IndexedDB) starts the runtime, loads the model by name (1.0.0, from
  * the store) and checks again, which resumes the download. After the last kill the download
  * runs unthrottled to `activated`. Bytes on the wire: what the proxy sent of 2.0.0's blob, in
@@ -108,7 +108,12 @@ export async function otaResume(env, { seed, fractions, jitter, bytesPerSec }) {
     const requests = [];
     const kills = [];
     for (const offset of offsets) {
-      await proxy(env.baseUrl, repo, { throttle: { match: 'targets/', bytesPerSec } });
+      // The proxy stops at the offset and holds the connection: the tab is killed having
+      // received exactly that many bytes (not whatever the proxy sends while Playwright closes it).
+      await proxy(env.baseUrl, repo, {
+        throttle: { match: 'targets/', bytesPerSec },
+        stallAt: { match: 'targets/', bytes: offset },
+      });
       await runSuite(page, 'otaCheckInBackground', {});
       // Poll the proxy until the blob's current request has reached the offset in the file.
       const deadline = performance.now() + 120_000;

@@ -16,6 +16,11 @@ export interface RepoFaults {
   throttle?: { match: string; bytesPerSec: number };
   /** Closes the connection of the next matching response after this many body bytes (once). */
   cutAt?: { match: string; bytes: number };
+  /**
+   * Stops sending matching bodies at this byte of the file (counting a Range request from its
+   * start) and holds the connection open: the moment to kill a tab "at byte N" exactly.
+   */
+  stallAt?: { match: string; bytes: number };
   /** Drops the Range header of matching requests (a server that ignores Range). */
   ignoreRange?: string;
   /** Answers matching requests with an endless body (JSON-looking bytes until the page hangs up). */
@@ -118,7 +123,10 @@ export function repoProxy(): Plugin {
         const cut = faults.cutAt && path.includes(faults.cutAt.match) ? faults.cutAt.bytes : undefined;
         if (cut !== undefined) faults.cutAt = undefined;
         const rate = faults.throttle && path.includes(faults.throttle.match) ? faults.throttle.bytesPerSec : 0;
-        if (cut === undefined && rate === 0) {
+        const from = Number(/^bytes=(\d+)-/.exec(entry.range ?? '')?.[1] ?? 0);
+        const stall =
+          faults.stallAt && path.includes(faults.stallAt.match) ? Math.max(0, faults.stallAt.bytes - from) : undefined;
+        if (cut === undefined && rate === 0 && stall === undefined) {
           entry.sent = body.length;
           res.end(body);
           return;
@@ -128,7 +136,8 @@ export function repoProxy(): Plugin {
         const limit = Math.min(body.length, cut ?? body.length);
         const pump = () => {
           if (res.destroyed) return;
-          const n = Math.min(step, limit - entry.sent);
+          const n = Math.min(step, limit - entry.sent, stall === undefined ? Infinity : stall - entry.sent);
+          if (stall !== undefined && entry.sent >= stall) return; // held open until the page goes
           if (n > 0) {
             res.write(body.subarray(entry.sent, entry.sent + n));
             entry.sent += n;
