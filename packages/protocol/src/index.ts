@@ -69,5 +69,21 @@ export {
   setChannel,
 } from './repository.js';
 export { countValidSignatures, meetsThreshold, signMetadata } from './sign.js';
+export {
+  ALLOWED_ATTRIBUTES,
+  ATTR,
+  AUTH_HEADER,
+  DEVICE_CLASS,
+  DRIFT_PSI_THRESHOLD,
+  EVENT,
+  IDEMPOTENCY_HEADER,
+  LOAD_DURATION_BOUNDS,
+  METRIC,
+  OTLP_PATHS,
+  RESOURCE,
+  RUN_DURATION_BOUNDS,
+  SERVICE_NAME,
+  bucketDown,
+} from './telemetry.js';
 export type { MetadataFetcher, RefreshResult, TrustedState } from './trust.js';
 export { MAX_ROOT_ROTATIONS, METADATA_CAPS, TrustedSet, refreshMetadata } from './trust.js';

@@ -1,0 +1,119 @@
+/**
+ * The telemetry contract between the runtime (which records and sends), the server (which
+ * ingests, stores and charts) and any OpenTelemetry Collector: OTLP/HTTP JSON on the standard
+ * paths, with these metric names, event names and attributes. Nothing outside
+ * {@link ALLOWED_ATTRIBUTES} may leave a device (T6); raw inputs and outputs never do.
+ */
+
+/** OTLP/HTTP paths (relative to the endpoint). */
+export const OTLP_PATHS = { metrics: '/v1/metrics', logs: '/v1/logs' } as const;
+
+/**
+ * Every batch carries a random UUID in this header and as the resource attribute
+ * {@link RESOURCE.batchId}: OTLP has no batch id of its own, and the server deduplicates on it (T2).
+ */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
+/** The header carrying the fleet's device token (telemetry) or the admin token. */
+export const AUTH_HEADER = 'Authorization';
+
+/** Resource attributes (one set per batch). */
+export const RESOURCE = {
+  serviceName: 'service.name',
+  batchId: 'outpost.batch.id',
+  /** The device's random install id (the same random id rollout buckets use): never derived from the device. */
+  deviceId: 'outpost.device.id',
+  /** Bucketed, never exact: see {@link DEVICE_CLASS}. */
+  deviceCores: 'outpost.device.cores',
+  deviceMemory: 'outpost.device.memory_gb',
+  gpuVendor: 'outpost.device.gpu_vendor',
+  browser: 'outpost.device.browser',
+  browserMajor: 'outpost.device.browser_major',
+  runtimeVersion: 'outpost.runtime.version',
+  channel: 'outpost.channel',
+} as const;
+
+/** The `service.name` every Outpost runtime reports. */
+export const SERVICE_NAME = 'outpost-runtime';
+
+/** Data point attributes. */
+export const ATTR = {
+  model: 'outpost.model',
+  version: 'outpost.model.version',
+  variant: 'outpost.model.variant',
+  backend: 'outpost.backend',
+  /** `cold` (downloaded) or `warm` (from the store). */
+  loadKind: 'outpost.load.kind',
+  /** An error's stable code (`RUN_FAILED`, `INTEGRITY`…). */
+  errorCode: 'outpost.error.code',
+  /** Which output (or opted-in input) a drift figure is about. */
+  tensor: 'outpost.drift.tensor',
+  /** Update events: available, downloaded, activated, rolled-back, failed. */
+  updateKind: 'outpost.update.kind',
+  fromVersion: 'outpost.update.from',
+} as const;
+
+/** Metric names. */
+export const METRIC = {
+  /** Histogram, ms, {@link RUN_DURATION_BOUNDS}: p50/p95/p99 are derived from it. */
+  runDuration: 'outpost.run.duration',
+  /** Histogram, ms, {@link LOAD_DURATION_BOUNDS}, by {@link ATTR.loadKind}. */
+  loadDuration: 'outpost.load.duration',
+  /** Sum, monotonic: runs that returned. */
+  runs: 'outpost.run.count',
+  /** Sum, monotonic, by {@link ATTR.errorCode}. */
+  errors: 'outpost.error.count',
+  /** Sum, monotonic: a preferred backend passed over (WebGPU → WASM). */
+  fallbacks: 'outpost.backend.fallback.count',
+  /** Sum, monotonic: loads served from the store. */
+  cacheHits: 'outpost.cache.hit.count',
+  /** Gauge, bytes: the model store's size. */
+  storageBytes: 'outpost.storage.bytes',
+  /** Gauge per window: population stability index of a tensor's histogram vs the reference. */
+  driftPsi: 'outpost.drift.psi',
+  /** Gauge per window: KL divergence of the same. */
+  driftKl: 'outpost.drift.kl',
+  /** Sum, monotonic: telemetry events dropped on the device (queue caps, T1). */
+  dropped: 'outpost.telemetry.dropped.count',
+} as const;
+
+/** Log record event names (the OTLP log's `eventName`, and the `event.name` attribute). */
+export const EVENT = {
+  update: 'outpost.update',
+  /** A window whose PSI exceeded the threshold. */
+  drift: 'outpost.drift',
+} as const;
+
+/** Explicit bucket bounds of the run duration histogram, ms. */
+export const RUN_DURATION_BOUNDS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] as const;
+/** Explicit bucket bounds of the load duration histogram, ms. */
+export const LOAD_DURATION_BOUNDS = [50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000] as const;
+
+/** The PSI above which a window raises a drift event, unless the app sets another. */
+export const DRIFT_PSI_THRESHOLD = 0.2;
+
+/** Coarse device classes: values are bucketed so no combination fingerprints a device. */
+export const DEVICE_CLASS = {
+  /** `navigator.hardwareConcurrency` rounded down to one of these. */
+  cores: [1, 2, 4, 8, 16],
+  /** `navigator.deviceMemory` (GB) rounded down to one of these. */
+  memoryGb: [1, 2, 4, 8],
+} as const;
+
+/**
+ * Every attribute key a payload may carry (resource, data point, log record), plus the OTLP
+ * structure's own fields. The runtime's test checks every payload it builds against this list
+ * (T6), and the README publishes it.
+ */
+export const ALLOWED_ATTRIBUTES: ReadonlySet<string> = new Set<string>([
+  ...Object.values(RESOURCE),
+  ...Object.values(ATTR),
+  'event.name',
+]);
+
+/** Rounds down to the largest bucket not above `value` (the smallest bucket for anything below it). */
+export function bucketDown(value: number, buckets: readonly number[]): number {
+  let out = buckets[0] ?? 0;
+  for (const b of buckets) if (value >= b) out = b;
+  return out;
+}
