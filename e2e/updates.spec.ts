@@ -254,3 +254,16 @@ test('Save-Data on: the update is reported as available and downloaded on a late
   );
   expect((await check(page)).version).toBe('1.1.0');
 });
+
+test('a repository signed with Ed25519 keys installs and updates in Chromium too', async ({ page }) => {
+  await repo.dispose();
+  repo = await TestRepo.create(Date.now(), 'ed25519');
+  await proxy(page, repo);
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  await repo.point('digits', '1.0.0');
+  await start(page, repo);
+  expect(await loadDigits(page)).toEqual({ version: '1.0.0', source: 'network', digit: s0.label });
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
+  await repo.point('digits', '1.1.0');
+  expect((await check(page)).version).toBe('1.1.0');
+});

@@ -10,6 +10,7 @@ import {
   signMetadata,
   initRepository,
   setChannel,
+  type KeyAlgorithm,
   type PublishFile,
   type RepoState,
   type RoleName,
@@ -34,10 +35,10 @@ export class TestRepo {
     public now: number,
   ) {}
 
-  static async create(now = Date.now()): Promise<TestRepo> {
+  static async create(now = Date.now(), algorithm: KeyAlgorithm = 'ecdsa'): Promise<TestRepo> {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-e2e-repo-'));
     const keys = Object.fromEntries(
-      await Promise.all(ROLES.map(async (r): Promise<[RoleName, SigningKey[]]> => [r, [await generateKey()]])),
+      await Promise.all(ROLES.map(async (r): Promise<[RoleName, SigningKey[]]> => [r, [await generateKey(algorithm)]])),
     ) as Record<RoleName, SigningKey[]>;
     const init = await initRepository({
       roles: Object.fromEntries(ROLES.map((r) => [r, { keys: keys[r], threshold: 1 }])) as never,
