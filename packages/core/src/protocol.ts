@@ -5,7 +5,7 @@ import type { TensorMap } from './tensor.js';
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -22,6 +22,54 @@ export interface WorkerConfig {
   download?: Partial<DownloadPolicy>;
   /** Versions kept per model after an update (S6); the active and pinned ones are never evicted. */
   keepVersions?: number;
+  /** Telemetry, when the app configured an endpoint. */
+  telemetry?: TelemetryConfig;
+}
+
+/** Telemetry settings as the worker receives them (resolved: no defaults left to apply). */
+export interface TelemetryConfig {
+  /** Absolute base URL of the OTLP/HTTP receiver (`/v1/metrics` and `/v1/logs` below it). */
+  endpoint: string;
+  /** Sent as `Authorization: Bearer <token>`, when set. */
+  token?: string;
+  /** Fraction of runs recorded, 0..1. */
+  sampleRate: number;
+  /** Aggregates move from memory to the IndexedDB queue, and the queue is sent, this often (ms). */
+  flushEveryMs: number;
+  /** Queue caps (T1): the oldest batches are dropped, and counted, past either. */
+  maxQueueBytes: number;
+  maxQueueCount: number;
+  /** The channel the device follows, reported as a resource attribute. */
+  channel?: string;
+  drift: {
+    /** PSI above which a window raises a drift event. */
+    threshold: number;
+    /** A window closes after this many recorded runs (or at the next flush). */
+    windowRuns: number;
+    /** Also summarise inputs (only with a reference for them). */
+    inputs: boolean;
+  };
+}
+
+/** An update event the page reports to the worker's telemetry. */
+export interface TelemetryUpdateEvent {
+  kind: 'available' | 'downloaded' | 'activated' | 'rolled-back' | 'failed';
+  name: string;
+  version: string;
+  from?: string;
+  /** An error's stable code, for `failed` and `rolled-back`. */
+  errorCode?: string;
+}
+
+/** What one flush of the telemetry queue did. */
+export interface TelemetryFlushReport {
+  sent: number;
+  /** Batches the server refused for good (400 and other 4xx): kept aside, never resent. */
+  setAside: number;
+  split: number;
+  /** Batches left for a later flush (429, 5xx, offline), and when the next may go (ms epoch). */
+  pending: number;
+  retryAt?: number;
 }
 
 /** How resumable downloads wait and retry. */
@@ -150,4 +198,10 @@ export interface WorkerApi {
    * (every TUF rule, the clock included) and stores it; it is then loadable by name offline.
    */
   cacheImport(bundle: Uint8Array, activate: boolean): Promise<{ name: string; version: string }>;
+  /** Records an update event (telemetry on; a no-op otherwise). */
+  telemetryEvent(event: TelemetryUpdateEvent): void;
+  /** Moves the in-memory aggregates to the IndexedDB queue. */
+  telemetryPersist(): Promise<void>;
+  /** Persists, then sends what the queue holds. */
+  telemetryFlush(): Promise<TelemetryFlushReport>;
 }

@@ -85,5 +85,6 @@ export {
   SERVICE_NAME,
   bucketDown,
 } from './telemetry.js';
+export type { DriftReference } from './telemetry.js';
 export type { MetadataFetcher, RefreshResult, TrustedState } from './trust.js';
 export { MAX_ROOT_ROTATIONS, METADATA_CAPS, TrustedSet, refreshMetadata } from './trust.js';

@@ -51,6 +51,11 @@ export const ATTR = {
   /** Update events: available, downloaded, activated, rolled-back, failed. */
   updateKind: 'outpost.update.kind',
   fromVersion: 'outpost.update.from',
+  /** On a drift event: the window's PSI and KL divergence against the reference. */
+  driftPsi: 'outpost.drift.psi',
+  driftKl: 'outpost.drift.kl',
+  /** On a drift event: runs recorded in the window. */
+  driftRuns: 'outpost.drift.runs',
 } as const;
 
 /** Metric names. */
@@ -91,6 +96,16 @@ export const LOAD_DURATION_BOUNDS = [50, 100, 200, 500, 1000, 2000, 5000, 10000,
 
 /** The PSI above which a window raises a drift event, unless the app sets another. */
 export const DRIFT_PSI_THRESHOLD = 0.2;
+
+/**
+ * A model version's reference output distribution, the target file
+ * `models/<name>/<version>/reference.json`: per tensor, fixed bin edges (`edges.length` =
+ * `counts.length + 1`; values outside fall in the first or last bin) and the counts seen on the
+ * reference data. A device bins its own outputs on the same edges and compares (PSI, KL).
+ */
+export interface DriftReference {
+  tensors: Record<string, { edges: number[]; counts: number[] }>;
+}
 
 /** Coarse device classes: values are bucketed so no combination fingerprints a device. */
 export const DEVICE_CLASS = {

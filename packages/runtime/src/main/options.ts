@@ -90,6 +90,61 @@ export interface RuntimeOptions {
    * @defaultValue `Date.now`
    */
   now?: () => number;
+  /**
+   * Telemetry: per model, version, variant and backend, load and run latency, runs, errors,
+   * fallbacks, cache hits, update events, storage used and drift, with a coarse device class;
+   * never inputs or outputs. Sent as OTLP/HTTP JSON to `endpoint` (our server or any
+   * OpenTelemetry Collector), queued in IndexedDB while offline.
+   * @defaultValue off: nothing is recorded or sent unless `endpoint` is set
+   */
+  telemetry?: TelemetryOptions;
+}
+
+/** Options of {@link RuntimeOptions.telemetry}. */
+export interface TelemetryOptions {
+  /**
+   * Base URL of the OTLP/HTTP receiver; batches go to `<endpoint>/v1/metrics` and `/v1/logs`.
+   * Without it telemetry is off.
+   */
+  endpoint?: string;
+  /** The fleet's device token, sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /**
+   * Fraction of runs recorded (latency, runs, errors, drift), 0..1; loads and update events are
+   * always recorded. Counts are of sampled runs: divide by the rate to estimate totals.
+   * @defaultValue 1
+   */
+  sampleRate?: number;
+  /**
+   * How often the aggregates are queued in IndexedDB and the queue is sent (ms, or `'30s'`,
+   * `'5m'`). The queue is also sent when the browser comes back online, and up to 60 KB of it
+   * when the page is hidden.
+   * @defaultValue `'1m'`
+   */
+  flushEvery?: number | string;
+  /**
+   * Caps of the offline queue; past either the oldest batches are dropped and counted.
+   * @defaultValue `{ bytes: 1 MiB, count: 1000 }`
+   */
+  queue?: { bytes?: number; count?: number };
+  /** Drift of outputs against the reference distribution a model version carries in the repository. */
+  drift?: {
+    /**
+     * PSI above which a window raises a drift event.
+     * @defaultValue 0.2 (`DRIFT_PSI_THRESHOLD`)
+     */
+    threshold?: number;
+    /**
+     * Runs per window.
+     * @defaultValue 1000
+     */
+    windowRuns?: number;
+    /**
+     * Also summarise inputs named in the reference. Inputs are app data: off unless asked.
+     * @defaultValue false
+     */
+    inputs?: boolean;
+  };
 }
 
 /** Options of `load`. */
@@ -126,4 +181,14 @@ export const RUNTIME_DEFAULTS = {
   channel: 'stable',
   checkEvery: '1h',
   activate: 'now',
+  telemetry: {
+    sampleRate: 1,
+    flushEvery: '1m',
+    queueBytes: 1024 * 1024,
+    queueCount: 1000,
+    driftWindowRuns: 1000,
+    driftInputs: false,
+    /** Bytes a page sends with `keepalive` when it is hidden (browsers cap all keepalive bodies at 64 KiB). */
+    keepaliveBytes: 60 * 1024,
+  },
 } as const;

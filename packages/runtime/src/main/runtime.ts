@@ -11,6 +11,7 @@ import { installErrorTransfer } from '../shared/index.js';
 import { Model, withAbort } from './model.js';
 import { UpdateController, type Updates } from './updates.js';
 import { startWorker, type WorkerHost } from './worker-host.js';
+import { attachTelemetry, resolveTelemetry } from './telemetry.js';
 import { RUNTIME_DEFAULTS, type LoadOptions, type RuntimeOptions } from './options.js';
 
 /** Set by `@outpost/vite` (Vite `define`): where it serves onnxruntime-web's files. */
@@ -130,6 +131,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       channel: options.channel ?? RUNTIME_DEFAULTS.channel,
     };
   }
+  const telemetry = resolveTelemetry(
+    options.telemetry,
+    options.channel ?? RUNTIME_DEFAULTS.channel,
+    globalThis.location?.href,
+    parseInterval,
+  );
+  if (telemetry) config.telemetry = telemetry;
   let callId = 0;
   const start = () =>
     startWorker(options.createWorker ?? defaultWorker, config, {
@@ -189,6 +197,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const background = () => {
     updates.check().catch(() => undefined);
   };
+  const detachTelemetry = telemetry ? attachTelemetry(() => api, telemetry, updates) : undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   if (options.repository) {
     const every = parseInterval(options.updates?.checkEvery ?? RUNTIME_DEFAULTS.checkEvery);
@@ -233,6 +242,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       if (timer !== undefined) clearInterval(timer);
       globalThis.removeEventListener?.('online', background);
       updates.close();
+      detachTelemetry?.();
+      // What the workers recorded goes to the queue, to be sent by the next runtime.
+      await Promise.allSettled([...workers].map((w) => w.guard(w.api.telemetryPersist())));
       await Promise.allSettled([...models].map((m) => m.dispose()));
       closed = true;
       for (const w of [...workers]) w.terminate(new DisposedError('The runtime was closed'));

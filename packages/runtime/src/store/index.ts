@@ -15,3 +15,11 @@ export type {
   TrustRecord,
 } from './db.js';
 export { sha256Hex } from './hash.js';
+export {
+  TELEMETRY_DB_NAME,
+  TELEMETRY_DB_VERSION,
+  TelemetryQueue,
+  openTelemetryDB,
+  utf8Length,
+} from './telemetry-queue.js';
+export type { AsideBatch, QueuedBatch, TelemetryDB, TelemetrySchema, TelemetrySignal } from './telemetry-queue.js';

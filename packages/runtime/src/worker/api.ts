@@ -21,6 +21,8 @@ import {
   type ModelVariant,
   type RunRequest,
   type RunResult,
+  type TelemetryFlushReport,
+  type TelemetryUpdateEvent,
   type UpdateCheck,
   type UpdatePlan,
   type WorkerApi,
@@ -37,6 +39,7 @@ import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './varia
 import { DOWNLOAD_DEFAULTS, downloadResumable } from './resumable.js';
 import { Updater } from './updater.js';
 import { validateFeeds } from './validate.js';
+import { Telemetry, type Series } from '../telemetry/index.js';
 
 /** Bytes of a version or variant, where they came from, and the files they are. */
 interface Obtained {
@@ -45,6 +48,9 @@ interface Obtained {
   source: LoadedModelInfo['source'];
   bytes: ModelBytes;
 }
+
+/** Reported as `outpost.runtime.version`. */
+const RUNTIME_VERSION = '0.1.0';
 
 /** Timed runs per variant candidate, after one warm-up run. */
 const VARIANT_TIMED_RUNS = 3;
@@ -59,6 +65,8 @@ interface LiveModel {
   /** Set once a run succeeded, after which a failing run no longer means the backend is bad. */
   ranOnce: boolean;
   bytes: ModelBytes;
+  /** Where this model's telemetry goes (telemetry on). */
+  series?: Series;
 }
 
 const DEFAULT_CONFIG: WorkerConfig = {
@@ -91,6 +99,7 @@ export class WorkerRuntime implements WorkerApi {
   private readonly models = new Map<number, LiveModel>();
   private readonly calls = new Map<number, AbortController>();
   private nextId = 1;
+  private telemetry: Telemetry | undefined;
 
   /** @param device - what the device offers; tests pass their own. */
   constructor(private readonly device: Device = workerDevice) {}
@@ -101,11 +110,59 @@ export class WorkerRuntime implements WorkerApi {
 
   async init(config: WorkerConfig, now?: () => number | Promise<number>): Promise<void> {
     this.config = config;
+    if (config.telemetry) {
+      this.telemetry?.stop();
+      this.telemetry = new Telemetry(config.telemetry, {
+        facts: () => this.deviceFacts(),
+        storageBytes: async () => (await this.store.usage()).bytes,
+      });
+      this.telemetry.start();
+    }
     if (config.repository) {
       // The app's clock lives on the page (tests fake it there); it is read once per cycle.
       const clock = now ? async () => Number(await now()) : async () => Date.now();
       this.updater = new Updater(config.repository, this.updateState, clock);
     }
+  }
+
+  /** What the device class is made from (bucketed in device-class.ts before it is sent). */
+  private async deviceFacts() {
+    const nav = globalThis.navigator as
+      { hardwareConcurrency?: number; deviceMemory?: number; userAgent?: string } | undefined;
+    const adapter = this.config.backends.includes('webgpu') ? await this.device.adapter().catch(() => null) : null;
+    return {
+      cores: nav?.hardwareConcurrency,
+      memoryGb: nav?.deviceMemory,
+      gpuVendor: adapter ? (adapter.info?.vendor ?? '') : null,
+      userAgent: nav?.userAgent,
+      deviceId: await this.updateState.deviceId(),
+      runtimeVersion: RUNTIME_VERSION,
+      channel: this.config.repository?.channel,
+    };
+  }
+
+  telemetryEvent(event: TelemetryUpdateEvent): void {
+    this.telemetry?.event(event);
+  }
+
+  async telemetryPersist(): Promise<void> {
+    await this.telemetry?.persist();
+  }
+
+  async telemetryFlush(): Promise<TelemetryFlushReport> {
+    return (await this.telemetry?.flush()) ?? { sent: 0, setAside: 0, split: 0, pending: 0 };
+  }
+
+  /** Counts a load that failed, under its model and version (no backend was chosen). */
+  private loadFailed<T>(name: string, version: string | undefined, p: Promise<T>): Promise<T> {
+    const t = this.telemetry;
+    if (!t) return p;
+    return p.catch((err: unknown) => {
+      const code = (err as { code?: unknown }).code;
+      const s = t.recorder.seriesOf({ model: name, version: version ?? '', variant: '', backend: '' });
+      t.recorder.error(s, typeof code === 'string' ? code : 'UNKNOWN');
+      throw err;
+    });
   }
 
   private repo(): Updater {
@@ -117,7 +174,7 @@ export class WorkerRuntime implements WorkerApi {
     const ac = new AbortController();
     this.calls.set(req.callId, ac);
     try {
-      return await this.loadNamedInner(req, ac.signal, onProgress);
+      return await this.loadFailed(req.name, req.version, this.loadNamedInner(req, ac.signal, onProgress));
     } finally {
       this.calls.delete(req.callId);
     }
@@ -347,7 +404,7 @@ export class WorkerRuntime implements WorkerApi {
     const ac = new AbortController();
     this.calls.set(req.callId, ac);
     try {
-      return await this.loadInner(req, ac.signal, onProgress);
+      return await this.loadFailed(req.source.name, req.source.version, this.loadInner(req, ac.signal, onProgress));
     } finally {
       this.calls.delete(req.callId);
     }
@@ -386,8 +443,27 @@ export class WorkerRuntime implements WorkerApi {
   }
 
   private register(info: LoadedModelInfo, session: EngineSession, bytes: ModelBytes): LoadedModelInfo {
-    this.models.set(info.id, { info, session, queue: Promise.resolve(), ranOnce: false, bytes });
+    const series = this.seriesOf(info);
+    if (series && this.telemetry) {
+      const fellBack = info.fallbackReason !== undefined;
+      this.telemetry.recorder.load(
+        series,
+        info.timings.total ?? 0,
+        info.source === 'cache' ? 'warm' : 'cold',
+        fellBack,
+      );
+    }
+    this.models.set(info.id, { info, session, queue: Promise.resolve(), ranOnce: false, bytes, series });
     return info;
+  }
+
+  private seriesOf(info: LoadedModelInfo): Series | undefined {
+    return this.telemetry?.recorder.seriesOf({
+      model: info.name,
+      version: info.version,
+      variant: info.variant ?? '',
+      backend: info.backend,
+    });
   }
 
   /**
@@ -672,14 +748,31 @@ export class WorkerRuntime implements WorkerApi {
     const turn = model.queue.then(async (): Promise<RunResult> => {
       if (ac.signal.aborted) throw new AbortError();
       if (!this.models.has(req.modelId)) throw new DisposedError(`Model ${model.info.name} was disposed`);
-      validateFeeds(req.feeds, model.info.inputs, this.config.maxInputBytes);
+      // The sample decision is made once; a run not sampled costs this one branch.
+      const rec = model.series && this.telemetry?.recorder.sampled() ? this.telemetry.recorder : undefined;
+      const t0 = rec ? performance.now() : 0;
       try {
-        const outputs = await model.session.run(req.feeds);
-        model.ranOnce = true;
-        return { outputs };
+        validateFeeds(req.feeds, model.info.inputs, this.config.maxInputBytes);
+        let result: RunResult;
+        try {
+          const outputs = await model.session.run(req.feeds);
+          model.ranOnce = true;
+          result = { outputs };
+        } catch (err) {
+          if (model.ranOnce || model.session.backend === 'wasm') throw err;
+          result = await this.fallBackAndRun(model, req, err);
+        }
+        if (rec && model.series) {
+          rec.run(model.series, performance.now() - t0);
+          rec.tensors(model.series, result.outputs, req.feeds);
+        }
+        return result;
       } catch (err) {
-        if (model.ranOnce || model.session.backend === 'wasm') throw err;
-        return this.fallBackAndRun(model, req, err);
+        if (rec && model.series) {
+          const code = (err as { code?: unknown }).code;
+          rec.error(model.series, typeof code === 'string' ? code : 'UNKNOWN');
+        }
+        throw err;
       }
     });
     model.queue = turn.catch(() => undefined);
@@ -702,6 +795,10 @@ export class WorkerRuntime implements WorkerApi {
     await model.session.dispose().catch(() => undefined);
     model.session = opened.session;
     model.info = { ...model.info, backend: 'wasm', fallbackReason: reason };
+    if (model.series && this.telemetry) {
+      this.telemetry.recorder.fallback(model.series);
+      model.series = this.seriesOf(model.info);
+    }
     const outputs = await model.session.run(req.feeds);
     model.ranOnce = true;
     return { outputs, backend: 'wasm', fallbackReason: reason };

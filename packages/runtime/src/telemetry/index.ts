@@ -1,0 +1,11 @@
+export { Telemetry, FLUSH_LOCK } from './telemetry.js';
+export type { TelemetryHost } from './telemetry.js';
+export { Recorder, Series } from './recorder.js';
+export type { Collected, SeriesKey } from './recorder.js';
+export { binInto, kl, psi, proportions, EMPTY_BIN } from './drift.js';
+export { browserClass, deviceResource, gpuVendorClass } from './device-class.js';
+export type { DeviceFacts } from './device-class.js';
+export { flushQueue, parseRetryAfter, retryDelay, sendBatch, signalUrl, RETRY_DEFAULTS } from './send.js';
+export type { Destination, FlushOptions, RetryPolicy, SendOutcome } from './send.js';
+export { DELTA, SCOPE, itemsOf, logsRequest, metricsRequest, splitRequest } from './otlp.js';
+export type { ExportLogsServiceRequest, ExportMetricsServiceRequest, KeyValue, LogRecord, Metric } from './otlp.js';
