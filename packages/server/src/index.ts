@@ -2,3 +2,21 @@ export type { LoadOptions, RepoChanges, WriteProgress } from './repo-fs.js';
 export { fsMetadataFetcher, loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
 export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
+export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';
+export { logsRequestSchema, metricsRequestSchema } from './otlp.js';
+export type { SqliteStorageOptions } from './sqlite.js';
+export { DEFAULT_DATABASE, openSqliteStorage } from './sqlite.js';
+export type {
+  DeviceRow,
+  DriftRow,
+  HealthRow,
+  IngestResult,
+  LatencyRow,
+  StorageAdapter,
+  TelemetryQuery,
+  UpdateRow,
+  VersionRow,
+} from './storage.js';
+export { histogramQuantile } from './storage.js';
+export type { TelemetryOptions } from './telemetry.js';
+export { TELEMETRY_DEFAULTS } from './telemetry.js';

@@ -3,6 +3,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { open, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import parseRange from 'range-parser';
+import type { TelemetryOptions } from './telemetry.js';
+import { telemetryRoutes } from './telemetry.js';
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -13,6 +15,11 @@ export interface ServerOptions {
    * @defaultValue false
    */
   logger?: boolean;
+  /**
+   * Telemetry ingest (OTLP/HTTP JSON on `/v1/metrics` and `/v1/logs`) and the admin API under
+   * `/api/`. Without it the server only serves the repository.
+   */
+  telemetry?: TelemetryOptions;
 }
 
 /** Headers a page on another origin may read (resuming downloads needs all of them). */
@@ -64,12 +71,15 @@ function etagMatches(header: string, etag: string): boolean {
  * The repository server: `GET`/`HEAD` on `/metadata/*` (never cached without revalidation) and
  * `/targets/*` (content-addressed, so cached for a year as immutable), with strong ETags,
  * single-range requests (206, 416) and `If-None-Match` (304). Any origin may read it, including
- * cross-origin-isolated pages. Returns the Fastify instance, not yet listening.
+ * cross-origin-isolated pages. With `telemetry`, also ingests OTLP/HTTP JSON and answers the
+ * dashboard's API. Returns the Fastify instance, not yet listening.
  */
 export function createServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger ?? false,
     exposeHeadRoutes: false,
+    // OTLP/JSON's 64-bit integers arrive as strings or numbers: the schemas say `type: [string, integer]`.
+    ajv: { customOptions: { allowUnionTypes: true } },
     // A URL that does not even decode names nothing in the repository: 404, like any odd name.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       void reply.code(err.code === 'FST_ERR_BAD_URL' ? 404 : 400).send({ error: err.message });
@@ -80,8 +90,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   void app.register(cors, {
     origin: '*',
-    methods: ['GET', 'HEAD'],
-    allowedHeaders: ['Range', 'If-None-Match', 'If-Range'],
+    methods: ['GET', 'HEAD', 'POST'],
+    allowedHeaders: ['Range', 'If-None-Match', 'If-Range', 'Content-Type', 'Authorization', 'Idempotency-Key'],
     exposedHeaders: EXPOSED,
     maxAge: 86400,
   });
@@ -154,5 +164,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   for (const prefix of ['/metadata/*', '/targets/*']) {
     app.route({ method: ['GET', 'HEAD'], url: prefix, handler: serve });
   }
+  const telemetry = options.telemetry;
+  if (telemetry) void app.register(async (scope) => telemetryRoutes(scope, telemetry));
   return app;
 }
