@@ -15,6 +15,8 @@ export interface Io {
   stderr?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Stops long-running commands (`serve`); without it they stop on SIGINT or SIGTERM. */
   signal?: AbortSignal;
+  /** Environment variables (`serve` reads its tokens there); `process.env` when absent. */
+  env?: Record<string, string | undefined>;
 }
 
 /** A subcommand of `outpost`. */

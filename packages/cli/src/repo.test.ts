@@ -257,6 +257,54 @@ describe('outpost keygen, init, publish, promote, rollback, verify', () => {
     expect(await done).toBe(0);
   });
 
+  it('serve takes telemetry with tokens from the environment, into <data>/outpost.db, kept across restarts', async () => {
+    const data = join(dir, 'telemetry-data');
+    const env = { OUTPOST_DEVICE_TOKEN: 'fleet-a,fleet-b', OUTPOST_ADMIN_TOKEN: 'admin' };
+    const start = async () => {
+      const ac = new AbortController();
+      const c = capture({ signal: ac.signal });
+      const done = run(['serve', '--repo', repo, '--port', '0', '--json', '--data', data], { ...c.io, env });
+      for (let i = 0; i < 200 && !c.out.length; i++) await new Promise((r) => setTimeout(r, 20));
+      const info = JSON.parse(c.out[0]!);
+      return { url: info.url as string, info, stop: () => (ac.abort(), done) };
+    };
+    const body = JSON.stringify({
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'outpost.device.id', value: { stringValue: 'cli-device' } }] },
+          scopeMetrics: [
+            {
+              metrics: [
+                { name: 'outpost.run.count', sum: { aggregationTemporality: 1, dataPoints: [{ asInt: '3' }] } },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const send = (url: string, token: string) =>
+      fetch(`${url}/v1/metrics`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': 'b-1' },
+        body,
+      });
+    let s = await start();
+    expect(s.info.telemetry).toBe(join(data, 'outpost.db'));
+    expect((await send(s.url, 'fleet-b')).status).toBe(200);
+    expect((await send(s.url, 'nope')).status).toBe(401);
+    expect(await s.stop()).toBe(0);
+    expect((await stat(join(data, 'outpost.db'))).isFile()).toBe(true);
+
+    s = await start();
+    expect((await send(s.url, 'fleet-a')).status).toBe(200); // a retry after the restart: not counted again
+    const devices = await fetch(`${s.url}/api/devices`, { headers: { authorization: 'Bearer admin' } });
+    expect(devices.status).toBe(200);
+    const list = (await devices.json()) as { deviceId: string; batches: number }[];
+    expect(list).toEqual([expect.objectContaining({ deviceId: 'cli-device', batches: 1 })]);
+    expect((await fetch(`${s.url}/api/devices`)).status).toBe(401);
+    expect(await s.stop()).toBe(0);
+  });
+
   it('draws progress bars only on a TTY', async () => {
     const writes: string[] = [];
     const tty = Object.assign(

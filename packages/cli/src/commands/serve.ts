@@ -1,20 +1,38 @@
 import { stat } from 'node:fs/promises';
-import { createServer } from '@outpost/server';
+import { join } from 'node:path';
+import { createServer, openSqliteStorage, TELEMETRY_DEFAULTS } from '@outpost/server';
+import type { StorageAdapter, TelemetryOptions } from '@outpost/server';
 import type { Command } from '../cli.js';
 import { UsageError } from '../cli.js';
 import { parse, required } from '../repo/options.js';
 
 const usage = `usage: outpost serve --repo <dir> [--port 8080] [--host 127.0.0.1] [--log] [--json]
+         [--device-token <t>]... [--admin-token <t>] [--data ./outpost-data] [--forward <url>]
+         [--body-limit <bytes>] [--rate-limit <n>]
 
 Serves a model repository over HTTP: /metadata/* (revalidated on every use) and /targets/*
 (content-addressed, cached as immutable), with Range, ETag, CORS for any origin and
 Cross-Origin-Resource-Policy: cross-origin. Runs until interrupted (Ctrl-C).
 
+With a device token it also takes telemetry: OTLP/HTTP JSON on POST /v1/metrics and /v1/logs
+(Authorization: Bearer <device token>; idempotent by the Idempotency-Key header), stored in
+SQLite at <data>/outpost.db (WAL; created on first start), and answers the read-only dashboard
+API under /api/ (Authorization: Bearer <admin token>).
+
 options:
-  --port <n>     the port (default 8080; 0 picks a free one)
-  --host <h>     the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
-  --log          log each request (JSON lines on stdout)
-  --json         print the address as JSON`;
+  --port <n>            the port (default 8080; 0 picks a free one)
+  --host <h>            the address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)
+  --log                 log each request (JSON lines on stdout)
+  --json                print the address as JSON
+  --device-token <t>    a fleet's device token (repeat for several fleets); or OUTPOST_DEVICE_TOKEN
+                        (comma-separated). Without one, no telemetry is taken.
+  --admin-token <t>     the token of the /api/ dashboard API; or OUTPOST_ADMIN_TOKEN
+  --data <dir>          where the telemetry database lives (default ./outpost-data)
+  --forward <url>       also pass each stored batch on to this OTLP/HTTP endpoint (a Collector)
+  --body-limit <bytes>  the largest telemetry request (default ${TELEMETRY_DEFAULTS.bodyLimit}); larger: 413
+  --rate-limit <n>      telemetry requests per minute per device (default ${TELEMETRY_DEFAULTS.rateLimit.max}; 0: off)
+
+Tokens on the command line show in the process list: prefer the environment variables.`;
 
 /** Aborts on the first SIGINT or SIGTERM (used when the caller gives no signal). */
 function processStop(): AbortSignal {
@@ -25,10 +43,16 @@ function processStop(): AbortSignal {
   return ac.signal;
 }
 
+function count(v: string | undefined, flag: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+$/.test(v)) throw new UsageError(`${flag} must be a whole number`);
+  return Number(v);
+}
+
 /** `outpost serve`. */
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'serve a model repository (Range, ETag, immutable blobs, CORS)',
+  summary: 'serve a model repository (Range, ETag, immutable blobs, CORS) and take telemetry',
   usage,
   async run(args, io) {
     const { values: v } = parse(args, {
@@ -37,6 +61,12 @@ export const serveCommand: Command = {
       host: { type: 'string', default: '127.0.0.1' },
       log: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      'device-token': { type: 'string', multiple: true },
+      'admin-token': { type: 'string' },
+      data: { type: 'string', default: './outpost-data' },
+      forward: { type: 'string' },
+      'body-limit': { type: 'string' },
+      'rate-limit': { type: 'string' },
     });
     required(v, 'repo');
     const port = Number(v.port);
@@ -44,12 +74,48 @@ export const serveCommand: Command = {
     if (!(await stat(`${v.repo}/metadata`).catch(() => null))?.isDirectory()) {
       throw new Error(`${v.repo} is not a repository (no metadata/ folder; outpost init makes one)`);
     }
+    const env = io.env ?? process.env;
+    const deviceTokens = [...(v['device-token'] ?? []), ...(env.OUTPOST_DEVICE_TOKEN ?? '').split(',')]
+      .map((t) => t.trim())
+      .filter((t) => t.length > 0);
+    const adminToken = v['admin-token'] ?? (env.OUTPOST_ADMIN_TOKEN || undefined);
+    if (v.forward !== undefined && !/^https?:\/\//.test(v.forward)) {
+      throw new UsageError('--forward must be an http(s) URL');
+    }
+    if (!deviceTokens.length && (adminToken || v.forward)) {
+      throw new UsageError('telemetry needs a device token (--device-token or OUTPOST_DEVICE_TOKEN)');
+    }
+
+    let storage: StorageAdapter | undefined;
+    let telemetry: TelemetryOptions | undefined;
+    if (deviceTokens.length) {
+      storage = openSqliteStorage(join(v.data, 'outpost.db'));
+      const perMinute = count(v['rate-limit'], '--rate-limit', TELEMETRY_DEFAULTS.rateLimit.max);
+      telemetry = {
+        storage,
+        deviceTokens,
+        adminToken,
+        forward: v.forward,
+        bodyLimit: count(v['body-limit'], '--body-limit', TELEMETRY_DEFAULTS.bodyLimit),
+        rateLimit: perMinute === 0 ? false : { max: perMinute, timeWindowMs: 60_000 },
+      };
+    }
     const signal = io.signal ?? processStop();
-    const app = createServer({ repo: v.repo!, logger: v.log });
-    const address = await app.listen({ port, host: v.host });
-    io.out(v.json ? JSON.stringify({ url: address, repo: v.repo }) : `serving ${v.repo} at ${address}`);
-    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-    await app.close();
+    const app = createServer({ repo: v.repo!, logger: v.log, telemetry });
+    try {
+      const address = await app.listen({ port, host: v.host });
+      const data = telemetry ? join(v.data, 'outpost.db') : null;
+      io.out(
+        v.json
+          ? JSON.stringify({ url: address, repo: v.repo, telemetry: data })
+          : `serving ${v.repo} at ${address}` + (data ? `; telemetry into ${data}` : ''),
+      );
+      if (telemetry && !adminToken) io.err('no admin token: the /api/ dashboard API answers 401 to everyone');
+      if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    } finally {
+      await app.close();
+      await storage?.close();
+    }
     return 0;
   },
 };
