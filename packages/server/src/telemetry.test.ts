@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -395,6 +397,48 @@ describe('telemetry limits and restarts', () => {
       expect((await post(app, '/v1/metrics', metricsBody('dev-r2', randomUUID()))).statusCode).toBe(200);
     } finally {
       await close();
+    }
+  });
+
+  it('forwards each stored batch once to an OTLP endpoint (a Collector), retried batches not again', async () => {
+    const got: { path: string; key: string | undefined; body: unknown }[] = [];
+    let fail = 1; // the Collector's first answer is a 503: the batch is retried
+    const collector = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (fail-- > 0) return res.writeHead(503).end();
+        got.push({
+          path: req.url ?? '',
+          key: req.headers['idempotency-key'] as string,
+          body: JSON.parse(String(Buffer.concat(chunks))),
+        });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const { port } = collector.address() as AddressInfo;
+    const { app, close } = await openApp({ forward: `http://127.0.0.1:${port}/otlp` });
+    try {
+      const key = randomUUID();
+      const body = metricsBody('dev-f', key);
+      expect((await post(app, '/v1/metrics', body)).statusCode).toBe(200);
+      expect((await post(app, '/v1/metrics', body)).statusCode).toBe(200);
+      expect(
+        (await post(app, '/v1/logs', logsBody('dev-f', randomUUID(), [{ version: '1.0.0', kind: 'activated' }])))
+          .statusCode,
+      ).toBe(200);
+      for (let i = 0; i < 200 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(got.map((g) => g.path).sort()).toEqual(['/otlp/v1/logs', '/otlp/v1/metrics']);
+      const metrics = got.find((g) => g.path.endsWith('metrics'))!;
+      expect(metrics.key).toBe(key);
+      expect(metrics.body).toEqual(body);
+      const status = await app.inject({ method: 'GET', url: '/api/status', headers: auth(ADMIN) });
+      expect(status.json().forward).toMatchObject({ forwarded: 2, failed: 0, pending: 0 });
+    } finally {
+      await close();
+      collector.close();
     }
   });
 
