@@ -133,8 +133,17 @@ export async function flushQueue(queue: TelemetryQueue, options: FlushOptions): 
             batch.seq!,
             parts.map((p) => {
               const body = JSON.stringify(p);
-              const id = idOf(p);
-              return { ...batch, seq: undefined, id, body, bytes: utf8Length(body), items: itemsOf(p) };
+              const { signal, createdAt, notBefore } = batch;
+              return {
+                id: idOf(p),
+                signal,
+                body,
+                bytes: utf8Length(body),
+                items: itemsOf(p),
+                createdAt,
+                attempts: 0,
+                notBefore,
+              };
             }),
           );
           report.split++;

@@ -354,3 +354,63 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
     expect(opened).toEqual(['v1', 'v2', 'v3']);
   });
 });
+
+describe('WorkerRuntime telemetry (Node, real onnxruntime-web)', () => {
+  it('records loads, runs and errors per model/version/backend in memory and sends them on flush, never inputs or outputs', async () => {
+    const posts: { url: string; headers: Record<string, string>; body: string }[] = [];
+    const inner = globalThis.fetch;
+    vi.stubGlobal('fetch', async (url: string, init?: RequestInit) => {
+      if (!url.startsWith('http://collector.test/')) return inner(url);
+      posts.push({ url, headers: init!.headers as Record<string, string>, body: String(init!.body) });
+      return new Response('{}', { status: 200 });
+    });
+    const rt = new WorkerRuntime();
+    await rt.init({
+      backends: ['wasm'],
+      numThreads: 1,
+      maxInputBytes: 64 * 1024 * 1024,
+      telemetry: {
+        endpoint: 'http://collector.test/',
+        token: 't0k',
+        sampleRate: 1,
+        flushEveryMs: 0,
+        maxQueueBytes: 1e6,
+        maxQueueCount: 100,
+        drift: { threshold: 0.2, windowRuns: 1000, inputs: false },
+      },
+    });
+    const cold = await load(rt);
+    const warm = await load(rt);
+    for (let i = 0; i < 3; i++) await rt.run({ callId: ++callId, modelId: warm.id, feeds: sileroFeeds() });
+    const bad = { ...sileroFeeds(), input: { type: 'float32' as const, data: new Float32Array(3), dims: [1, 512] } };
+    await expect(rt.run({ callId: ++callId, modelId: cold.id, feeds: bad })).rejects.toThrow();
+    rt.telemetryEvent({ kind: 'activated', name: 'vad', version: '5', from: '4' });
+    // Recording wrote nothing: the telemetry database has no batch before the flush.
+    expect(posts).toEqual([]);
+    const report = await rt.telemetryFlush();
+    expect(report).toMatchObject({ sent: 2, pending: 0 });
+    expect(posts.map((p) => p.url).sort()).toEqual([
+      'http://collector.test/v1/logs',
+      'http://collector.test/v1/metrics',
+    ]);
+    expect(posts[0]!.headers.Authorization).toBe('Bearer t0k');
+    const metrics = JSON.parse(posts.find((p) => p.url.endsWith('/v1/metrics'))!.body) as {
+      resourceMetrics: {
+        scopeMetrics: {
+          metrics: { name: string; sum?: { dataPoints: { asInt: string; attributes?: unknown[] }[] } }[];
+        }[];
+      }[];
+    };
+    const byName = Object.fromEntries(metrics.resourceMetrics[0]!.scopeMetrics[0]!.metrics.map((m) => [m.name, m]));
+    expect(byName['outpost.run.count']!.sum!.dataPoints[0]!.asInt).toBe('3');
+    expect(byName['outpost.error.count']!.sum!.dataPoints[0]!.attributes).toContainEqual({
+      key: 'outpost.error.code',
+      value: { stringValue: 'INPUT_LENGTH' },
+    });
+    expect(byName['outpost.cache.hit.count']!.sum!.dataPoints[0]!.asInt).toBe('1');
+    expect(byName['outpost.load.duration']).toBeDefined();
+    expect(byName['outpost.run.duration']).toBeDefined();
+    expect(byName['outpost.storage.bytes']).toBeDefined();
+    for (const p of posts) expect(p.body).not.toContain('0.1,0.1');
+  });
+});
