@@ -22,6 +22,7 @@ export type {
   Envelope,
   GoldenFile,
   GoldenInfo,
+  ReferenceInfo,
   MetaFile,
   ModelFileInfo,
   PublicKey,
@@ -46,6 +47,7 @@ export {
   matchesPattern,
   metadataFile,
   modelFilePath,
+  referencePath,
   targetUrlPath,
 } from './paths.js';
 export type { ChannelDecision, Release, ReleaseBlob, ReleaseFile, ReleaseVariant } from './release.js';
@@ -84,6 +86,7 @@ export {
   RUN_DURATION_BOUNDS,
   SERVICE_NAME,
   bucketDown,
+  decodeReference,
 } from './telemetry.js';
 export type { DriftReference } from './telemetry.js';
 export type { MetadataFetcher, RefreshResult, TrustedState } from './trust.js';

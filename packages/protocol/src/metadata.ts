@@ -60,7 +60,7 @@ export interface Snapshot extends SignedBase<'snapshot'> {
 export interface TargetFile {
   length: number;
   hashes: { sha256: string };
-  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo };
+  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo | ReferenceInfo };
 }
 
 export interface DelegatedRole extends RoleKeys {
@@ -118,6 +118,13 @@ export interface ChannelInfo {
 /** Golden inputs, outputs and tolerance of a model version (the file is JSON, see {@link GoldenFile}). */
 export interface GoldenInfo {
   kind: 'golden';
+  model: string;
+  version: string;
+}
+
+/** A model version's reference output distribution for drift (the file is JSON, a `DriftReference`). */
+export interface ReferenceInfo {
+  kind: 'reference';
   model: string;
   version: string;
 }

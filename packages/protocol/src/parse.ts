@@ -138,9 +138,9 @@ function targetFile(v: unknown, what: string): TargetFile {
     const o = obj(custom.outpost, `${what}.custom.outpost`);
     if (o.kind === 'model-file') out.custom = { outpost: modelFileInfo(o, what) };
     else if (o.kind === 'channel') out.custom = { outpost: channelInfo(o, what) };
-    else if (o.kind === 'golden') {
+    else if (o.kind === 'golden' || o.kind === 'reference') {
       out.custom = {
-        outpost: { kind: 'golden', model: str(o.model, `${what}.model`), version: str(o.version, `${what}.version`) },
+        outpost: { kind: o.kind, model: str(o.model, `${what}.model`), version: str(o.version, `${what}.version`) },
       };
     }
   }

@@ -30,6 +30,11 @@ export function goldenPath(model: string, version: string): string {
   return `models/${model}/${version}/golden.json`;
 }
 
+/** Target path of a model version's reference output distribution (drift, a `DriftReference`). */
+export function referencePath(model: string, version: string): string {
+  return `models/${model}/${version}/reference.json`;
+}
+
 /** Target path of a channel pointer (signed by the `channels` role). */
 export function channelPath(channel: string, model: string): string {
   return `channels/${channel}/${model}.json`;

@@ -2,7 +2,7 @@ import { MetadataError } from '@outpost/core';
 import { sha256Hex } from './hash.js';
 import { utf8 } from './encoding.js';
 import type { ChannelInfo, ModelFileInfo, Targets } from './metadata.js';
-import { channelPath, goldenPath, targetUrlPath } from './paths.js';
+import { channelPath, goldenPath, referencePath, targetUrlPath } from './paths.js';
 
 /**
  * A model version as the signed targets describe it: its variants and their files, each with
@@ -13,6 +13,8 @@ export interface Release {
   version: string;
   variants: ReleaseVariant[];
   golden?: ReleaseBlob;
+  /** The reference output distribution drift is measured against (`DriftReference` JSON). */
+  reference?: ReleaseBlob;
 }
 
 /** A target's bytes: where they are and what they must hash to. */
@@ -83,6 +85,16 @@ export function releaseOf(targets: Targets, model: string, version: string): Rel
   const g = targets.targets[gp];
   if (g)
     release.golden = { path: gp, url: targetUrlPath(gp, g.hashes.sha256), length: g.length, sha256: g.hashes.sha256 };
+  const rp = referencePath(model, version);
+  const r = targets.targets[rp];
+  if (r) {
+    release.reference = {
+      path: rp,
+      url: targetUrlPath(rp, r.hashes.sha256),
+      length: r.length,
+      sha256: r.hashes.sha256,
+    };
+  }
   return release;
 }
 

@@ -15,7 +15,16 @@ import {
   type Targets,
   type Timestamp,
 } from './metadata.js';
-import { CHANNEL_PATHS, assertSafeName, channelPath, goldenPath, metadataFile, modelFilePath } from './paths.js';
+import {
+  CHANNEL_PATHS,
+  assertSafeName,
+  channelPath,
+  goldenPath,
+  metadataFile,
+  modelFilePath,
+  referencePath,
+} from './paths.js';
+import { decodeReference } from './telemetry.js';
 import { signMetadata } from './sign.js';
 
 /**
@@ -244,13 +253,19 @@ export async function describeModelFile(model: string, version: string, f: Publi
 }
 
 /**
- * Adds a model version (all its variants and its golden file at once) to targets. A version
+ * Adds a model version (all its variants, its golden file and its drift reference at once) to targets. A version
  * that is already signed is refused: the same version with other bytes is exactly what clients
  * reject (U5), so the repository never produces it.
  */
 export async function addRelease(
   state: RepoState,
-  release: { model: string; version: string; files: PublishFile[]; golden?: Uint8Array<ArrayBuffer> },
+  release: {
+    model: string;
+    version: string;
+    files: PublishFile[];
+    golden?: Uint8Array<ArrayBuffer>;
+    reference?: Uint8Array<ArrayBuffer>;
+  },
   signers: Signers,
   now: number,
   expiry: Expiry = {},
@@ -271,6 +286,18 @@ export async function addRelease(
         custom: { outpost: { kind: 'golden', model, version } },
       },
       bytes: release.golden,
+    });
+  }
+  if (release.reference) {
+    decodeReference(release.reference);
+    blobs.push({
+      path: referencePath(model, version),
+      target: {
+        length: release.reference.length,
+        hashes: { sha256: await sha256Hex(release.reference) },
+        custom: { outpost: { kind: 'reference', model, version } },
+      },
+      bytes: release.reference,
     });
   }
   const targets = await signMetadata<Targets>(

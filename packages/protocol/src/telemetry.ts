@@ -107,6 +107,38 @@ export interface DriftReference {
   tensors: Record<string, { edges: number[]; counts: number[] }>;
 }
 
+/**
+ * Reads a `reference.json` target, checking its shape: ascending finite edges, one count more
+ * edge than counts, counts not negative. Throws a TypeError naming what is wrong.
+ */
+export function decodeReference(bytes: Uint8Array | string): DriftReference {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes));
+  } catch {
+    throw new TypeError('A drift reference must be JSON');
+  }
+  const tensors = (raw as { tensors?: unknown } | null)?.tensors;
+  if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors)) {
+    throw new TypeError('A drift reference is { tensors: { <name>: { edges: number[], counts: number[] } } }');
+  }
+  const out: DriftReference = { tensors: {} };
+  for (const [name, t] of Object.entries(tensors as Record<string, unknown>)) {
+    const { edges, counts } = (t ?? {}) as { edges?: unknown; counts?: unknown };
+    const nums = (x: unknown): x is number[] =>
+      Array.isArray(x) && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+    if (!nums(edges) || !nums(counts) || counts.length < 1 || edges.length !== counts.length + 1) {
+      throw new TypeError(`Drift reference "${name}": edges must be one longer than counts, all finite numbers`);
+    }
+    if (edges.some((e, i) => i > 0 && e <= edges[i - 1]!)) {
+      throw new TypeError(`Drift reference "${name}": edges must be ascending`);
+    }
+    if (counts.some((c) => c < 0)) throw new TypeError(`Drift reference "${name}": counts cannot be negative`);
+    out.tensors[name] = { edges, counts };
+  }
+  return out;
+}
+
 /** Coarse device classes: values are bucketed so no combination fingerprints a device. */
 export const DEVICE_CLASS = {
   /** `navigator.hardwareConcurrency` rounded down to one of these. */

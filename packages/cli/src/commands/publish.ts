@@ -4,6 +4,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { BACKEND_IDS } from '@outpost/core';
 import {
   addRelease,
+  decodeReference,
   isSafeName,
   releaseOf,
   targetUrlPath,
@@ -38,6 +39,8 @@ options:
   --backends <id>=<b,...>      backends a variant is meant for: ${BACKEND_IDS.join(', ')} (repeatable)
   --requires <id>=<f,...>      device features a variant needs, e.g. shader-f16 (repeatable)
   --golden <file.json>         golden inputs, outputs and tolerance checked on each device
+  --reference <file.json>      reference output distribution devices measure drift against
+                               ({ tensors: { <output>: { edges, counts } } })
   --channel <name>             also point this channel at the new version
   --rollout-bp <n>             share of the channel's devices, in basis points (default 10000 =
                                all); the others stay on the channel's current version
@@ -139,6 +142,7 @@ export const publishCommand: Command = {
         backends: { type: 'string', multiple: true },
         requires: { type: 'string', multiple: true },
         golden: { type: 'string' },
+        reference: { type: 'string' },
         channel: { type: 'string' },
         'rollout-bp': { type: 'string' },
         expires: { type: 'string' },
@@ -202,6 +206,15 @@ export const publishCommand: Command = {
       golden = new Uint8Array(await readFile(v.golden));
       checkGolden(golden, v.golden);
     }
+    let reference: Uint8Array<ArrayBuffer> | undefined;
+    if (v.reference) {
+      reference = new Uint8Array(await readFile(v.reference));
+      try {
+        decodeReference(reference);
+      } catch (err) {
+        throw new Error(`${v.reference}: ${(err as Error).message}`);
+      }
+    }
 
     const repo = v.repo!;
     const model = v.name!;
@@ -213,7 +226,7 @@ export const publishCommand: Command = {
       const now = Date.now();
       const release = await addRelease(
         state,
-        { model, version, files, ...(golden ? { golden } : {}) },
+        { model, version, files, ...(golden ? { golden } : {}), ...(reference ? { reference } : {}) },
         signers,
         now,
         expiry,
@@ -258,6 +271,9 @@ export const publishCommand: Command = {
         files: va.files.map((f) => ({ name: f.name, length: f.length, sha256: f.sha256, url: f.url })),
       })),
       ...(rel.golden ? { golden: { length: rel.golden.length, sha256: rel.golden.sha256, url: rel.golden.url } } : {}),
+      ...(rel.reference
+        ? { reference: { length: rel.reference.length, sha256: rel.reference.sha256, url: rel.reference.url } }
+        : {}),
       ...(outcome.pointer ? { channel: outcome.pointer } : {}),
     };
     if (v.json) {
@@ -273,6 +289,7 @@ export const publishCommand: Command = {
       }
     }
     if (rel.golden) io.out(`  golden     ${targetUrlPath(rel.golden.path, rel.golden.sha256)}`);
+    if (rel.reference) io.out(`  reference  ${targetUrlPath(rel.reference.path, rel.reference.sha256)}`);
     if (outcome.pointer) io.out(describePointer(outcome.pointer));
     return 0;
   },

@@ -30,7 +30,7 @@ import {
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
-import { decodeBundle, encodeBundle, modelVersions, releaseOf } from '@outpost/protocol';
+import { decodeBundle, encodeBundle, modelVersions, releaseOf, type Release } from '@outpost/protocol';
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import type { Device } from './device.js';
@@ -247,7 +247,26 @@ export class WorkerRuntime implements WorkerApi {
       throw err;
     }
     if (activate) await this.activate(name, version);
+    if (this.telemetry && release.reference) this.loadReference(up, release, info);
     return info;
+  }
+
+  /**
+   * Fetches a version's drift reference in the background; its outputs are summarised from then
+   * on. A failure is reported as an error of the series (the model serves regardless).
+   */
+  private loadReference(up: Updater, release: Release, info: LoadedModelInfo): void {
+    const t = this.telemetry!;
+    up.reference(release).then(
+      (ref) => {
+        if (ref) t.recorder.setReference(release.model, release.version, ref);
+      },
+      (err: unknown) => {
+        const code = (err as { code?: unknown }).code;
+        const s = this.seriesOf(info);
+        if (s) t.recorder.error(s, `REFERENCE_${typeof code === 'string' ? code : 'UNKNOWN'}`);
+      },
+    );
   }
 
   private async isStored(name: string, version: string): Promise<boolean> {

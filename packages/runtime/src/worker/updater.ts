@@ -12,12 +12,15 @@ import {
   decodeGolden,
   httpMetadataFetcher,
   readCapped,
+  decodeReference,
   refreshMetadata,
   releaseOf,
   sha256Hex,
   type ChannelDecision,
   type MetadataFetcher,
+  type DriftReference,
   type Release,
+  type ReleaseBlob,
 } from '@outpost/protocol';
 import type { UpdateState } from '../store/index.js';
 
@@ -107,6 +110,39 @@ export class Updater {
    * and signed hashes, plus the golden check (fetched and verified here) when installing: a
    * version loaded from the store was checked when it was installed, and needs no network.
    */
+  /** Fetches a signed target of a release and checks it against its signed length and hash. */
+  private async blob(release: Release, g: ReleaseBlob, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+    const url = new URL(g.url, this.base()).href;
+    let res: Response;
+    try {
+      res = await fetch(url, { signal });
+    } catch (err) {
+      throw new NotCachedError(
+        `Cannot fetch the ${what} of ${release.model}@${release.version}: ${String(err)}`,
+        release.model,
+        release.version,
+      );
+    }
+    if (!res.ok) throw new DownloadError(`${g.url} answered ${res.status}`, url, res.status);
+    const bytes = await readCapped(res, g.length, g.path);
+    const actual = await sha256Hex(bytes);
+    if (actual !== g.sha256 || bytes.length !== g.length) {
+      throw new IntegrityError(
+        `The ${what} of ${release.model}@${release.version} does not match its signed hash`,
+        g.sha256,
+        actual,
+        g.path,
+      );
+    }
+    return bytes;
+  }
+
+  /** The release's drift reference, verified against its signed hash; null when it has none. */
+  async reference(release: Release): Promise<DriftReference | null> {
+    if (!release.reference) return null;
+    return decodeReference(await this.blob(release, release.reference, 'drift reference'));
+  }
+
   async sourceOf(release: Release, signal: AbortSignal, options: { golden: boolean }): Promise<ModelSource> {
     const url = (path: string) => new URL(path, this.base()).href;
     const source: ModelSource = {
@@ -127,28 +163,7 @@ export class Updater {
       })),
     };
     if (release.golden && options.golden) {
-      const g = release.golden;
-      let res: Response;
-      try {
-        res = await fetch(url(g.url), { signal });
-      } catch (err) {
-        throw new NotCachedError(
-          `Cannot fetch the golden file of ${release.model}@${release.version}: ${String(err)}`,
-          release.model,
-          release.version,
-        );
-      }
-      if (!res.ok) throw new DownloadError(`${g.url} answered ${res.status}`, url(g.url), res.status);
-      const bytes = await readCapped(res, g.length, g.path);
-      const actual = await sha256Hex(bytes);
-      if (actual !== g.sha256 || bytes.length !== g.length) {
-        throw new IntegrityError(
-          `The golden file of ${release.model}@${release.version} does not match its signed hash`,
-          g.sha256,
-          actual,
-          g.path,
-        );
-      }
+      const bytes = await this.blob(release, release.golden, 'golden file', signal);
       source.golden = decodeGolden(bytes);
     }
     return source;
