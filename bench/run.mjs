@@ -26,6 +26,7 @@ import {
   targets,
   targetTable,
 } from './lib/report.mjs';
+import { ingestLine, ingestTargets, serverIngest } from './lib/ingest.mjs';
 import { startHarness } from './lib/server.mjs';
 import {
   echoRoundTrip,
@@ -72,6 +73,8 @@ const CONFIG = {
 };
 
 const resultsDir = new URL('./results/', import.meta.url);
+/** Server ingest (V4): 10 keep-alive connections for 10 s after a 2 s warm-up. */
+const CONFIG_INGEST = { seconds: 10, connections: 10 };
 // Where e2e/harness/fixtures.ts serves /models/digits.onnx from. Checked on disk: the harness
 // answers a missing model with a logged 500, which would clutter the report.
 const digitsFile = new URL('../models/digits/digits.onnx', import.meta.url);
@@ -268,6 +271,8 @@ setTimeout(() => {
 
 const t0 = performance.now();
 const results = await measureAll();
-results.targets = targets(results);
+results.serverIngest = await step('server ingest (Node, loopback)', () => serverIngest(CONFIG_INGEST));
+results.targets = [...targets(results), ...ingestTargets(results.serverIngest)];
 print(results);
+console.log(`\n${ingestLine(results.serverIngest)}`);
 console.log(`\nWrote ${await save(results)} (and latest.json) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -373,38 +373,41 @@ export function metricRows(body: MetricsRequest, nowMs: number): Pick<TelemetryB
     devices.push(device);
     for (const sm of rm.scopeMetrics ?? []) {
       for (const m of sm.metrics ?? []) {
-        const base = (p: NumberDataPoint | HistogramDataPoint) => {
+        // One object shape for every point (no spreads): this runs 50 times a batch.
+        const point = (
+          kind: MetricPoint['kind'],
+          temporality: number,
+          p: NumberDataPoint & HistogramDataPoint,
+          histogram: boolean,
+        ): MetricPoint => {
           const attrs = attrMap(p.attributes);
           const timeMs = nanosToMs(p.timeUnixNano) || nowMs;
           return {
             deviceId: device.deviceId,
             metric: m.name,
-            ...subjectOf(attrs),
+            kind,
+            temporality,
+            startMs: nanosToMs(p.startTimeUnixNano) ?? timeMs,
+            timeMs,
+            model: str(attrs[ATTR.model]),
+            version: str(attrs[ATTR.version]),
+            variant: str(attrs[ATTR.variant]),
+            backend: str(attrs[ATTR.backend]),
             errorCode: str(attrs[ATTR.errorCode]),
             loadKind: str(attrs[ATTR.loadKind]),
             tensor: str(attrs[ATTR.tensor]),
-            startMs: nanosToMs(p.startTimeUnixNano) ?? timeMs,
-            timeMs,
+            value: histogram ? undefined : num(p.asDouble ?? p.asInt),
+            count: histogram ? (num(p.count) ?? 0) : undefined,
+            sum: histogram ? num(p.sum) : undefined,
+            bounds: histogram ? (p.explicitBounds ?? []).map((b) => num(b) ?? Number.NaN) : undefined,
+            buckets: histogram ? (p.bucketCounts ?? []).map((c) => num(c) ?? 0) : undefined,
           };
         };
-        for (const p of m.sum?.dataPoints ?? []) {
-          const value = num(p.asDouble ?? p.asInt);
-          points.push({ ...base(p), kind: 'sum', temporality: m.sum?.aggregationTemporality ?? 0, value });
-        }
-        for (const p of m.gauge?.dataPoints ?? []) {
-          points.push({ ...base(p), kind: 'gauge', temporality: 0, value: num(p.asDouble ?? p.asInt) });
-        }
-        for (const p of m.histogram?.dataPoints ?? []) {
-          points.push({
-            ...base(p),
-            kind: 'histogram',
-            temporality: m.histogram?.aggregationTemporality ?? 0,
-            count: num(p.count) ?? 0,
-            sum: num(p.sum),
-            bounds: (p.explicitBounds ?? []).map((b) => num(b) ?? Number.NaN),
-            buckets: (p.bucketCounts ?? []).map((c) => num(c) ?? 0),
-          });
-        }
+        const sumT = m.sum?.aggregationTemporality ?? 0;
+        for (const p of m.sum?.dataPoints ?? []) points.push(point('sum', sumT, p, false));
+        for (const p of m.gauge?.dataPoints ?? []) points.push(point('gauge', 0, p, false));
+        const histT = m.histogram?.aggregationTemporality ?? 0;
+        for (const p of m.histogram?.dataPoints ?? []) points.push(point('histogram', histT, p, true));
       }
     }
   }

@@ -30,6 +30,8 @@ export interface SqliteStorageOptions {
 export const DEFAULT_DATABASE = './outpost-data/outpost.db';
 
 const SCHEMA_VERSION = 1;
+const POINT_COLUMNS = 20;
+const POINTS_PER_STATEMENT = 50;
 
 /** Schema version 1. Points keep histogram buckets as JSON: merged per query, never per row. */
 const SCHEMA_V1 = `
@@ -82,7 +84,7 @@ class SqliteStorage implements StorageAdapter {
   readonly #db: Database.Database;
   readonly #insertBatch: Database.Statement;
   readonly #upsertDevice: Database.Statement;
-  readonly #insertPoint: Database.Statement;
+  readonly #pointStatements = new Map<number, Database.Statement>();
   readonly #insertEvent: Database.Statement;
   readonly #upsertDeviceModel: Database.Statement;
   readonly #ingest: (batch: TelemetryBatch) => boolean;
@@ -121,10 +123,6 @@ class SqliteStorage implements StorageAdapter {
         cores = coalesce(excluded.cores, cores),
         memory_gb = coalesce(excluded.memory_gb, memory_gb),
         gpu_vendor = coalesce(excluded.gpu_vendor, gpu_vendor)`);
-    this.#insertPoint = db.prepare(`
-      INSERT INTO points (batch_id, device_id, channel, metric, kind, temporality, start_ms, time_ms, model, version,
-        variant, backend, error_code, load_kind, tensor, value, count, sum, bounds, buckets)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.#insertEvent = db.prepare(`
       INSERT INTO events (batch_id, device_id, channel, name, time_ms, model, version, variant, backend, update_kind,
         from_version, tensor, psi, kl, error_code, attributes)
@@ -134,6 +132,21 @@ class SqliteStorage implements StorageAdapter {
       ON CONFLICT (device_id, model, version) DO UPDATE SET
         last_seen_ms = max(last_seen_ms, excluded.last_seen_ms), channel = coalesce(excluded.channel, channel)`);
     this.#ingest = db.transaction((batch: TelemetryBatch) => this.#write(batch));
+  }
+
+  /** `INSERT INTO points` of `rows` rows (prepared once per row count). */
+  #pointsStatement(rows: number): Database.Statement {
+    let st = this.#pointStatements.get(rows);
+    if (!st) {
+      const one = `(${new Array<string>(POINT_COLUMNS).fill('?').join(', ')})`;
+      st = this.#db.prepare(
+        `INSERT INTO points (batch_id, device_id, channel, metric, kind, temporality, start_ms, time_ms, model, version,
+          variant, backend, error_code, load_kind, tensor, value, count, sum, bounds, buckets)
+         VALUES ${new Array<string>(rows).fill(one).join(', ')}`,
+      );
+      this.#pointStatements.set(rows, st);
+    }
+    return st;
   }
 
   /** Inside the batch's transaction: false (and nothing written) for a batch id seen before. */
@@ -167,8 +180,14 @@ class SqliteStorage implements StorageAdapter {
       const prev = running.get(k);
       if (!prev || prev[3] < timeMs) running.set(k, [deviceId, model, version, timeMs]);
     };
+    // Many rows a statement: per-statement overhead, not SQLite, dominated one row at a time.
+    const params: unknown[] = [];
+    const flush = () => {
+      if (params.length) this.#pointsStatement(params.length / POINT_COLUMNS).run(params);
+      params.length = 0;
+    };
     for (const p of b.points) {
-      this.#insertPoint.run(
+      params.push(
         b.id,
         p.deviceId,
         channels.get(p.deviceId) ?? null,
@@ -190,8 +209,10 @@ class SqliteStorage implements StorageAdapter {
         p.bounds ? JSON.stringify(p.bounds) : null,
         p.buckets ? JSON.stringify(p.buckets) : null,
       );
+      if (params.length >= POINT_COLUMNS * POINTS_PER_STATEMENT) flush();
       runs(p.deviceId, p.model, p.version, p.timeMs);
     }
+    flush();
     for (const e of b.events) {
       this.#insertEvent.run(
         b.id,
