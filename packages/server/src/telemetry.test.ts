@@ -384,6 +384,25 @@ describe('telemetry ingest (OTLP/HTTP JSON)', () => {
   });
 });
 
+describe('dashboard', () => {
+  it('serves the page at / and Chart.js from node_modules; the data stays behind the admin token', async () => {
+    const { app, close } = await openApp();
+    try {
+      const page = await app.inject({ method: 'GET', url: '/' });
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.body).toContain('/dashboard/chart.umd.min.js');
+      expect(page.body).toContain('/api/overview');
+      const chart = await app.inject({ method: 'GET', url: '/dashboard/chart.umd.min.js' });
+      expect(chart.statusCode).toBe(200);
+      expect(chart.body).toContain('Chart');
+      expect((await app.inject({ method: 'GET', url: '/api/overview' })).statusCode).toBe(401);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('telemetry limits and restarts', () => {
   it('rate-limits each device of a fleet on its own (429 with Retry-After)', async () => {
     const { app, close } = await openApp({ rateLimit: { max: 2, timeWindowMs: 60_000 } });

@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IDEMPOTENCY_HEADER, OTLP_PATHS, RESOURCE } from '@outpost/protocol';
+import { dashboardRoutes } from './dashboard.js';
 import type { LogsRequest, MetricsRequest, TelemetryBatch } from './otlp.js';
 import {
   eventRows,
@@ -243,6 +244,7 @@ export async function telemetryRoutes(app: FastifyInstance, options: TelemetryOp
     ]);
     return { sinceMs: q.sinceMs, devices, versions, latency, health, updates, drift };
   });
+  dashboardRoutes(app);
   app.get('/api/status', { onRequest: adminAuth }, async () => ({
     batches: await storage.batchCount(),
     forward: forward ? { url: options.forward, ...forward.stats } : null,

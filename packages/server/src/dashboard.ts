@@ -1,0 +1,109 @@
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+
+/** The chart library's browser build, next to its entry (the package exports no such subpath). */
+const CHART_JS = 'chart.umd.min.js';
+
+/**
+ * The fleet dashboard at `/`: one static page that asks for the admin token (kept in the tab's
+ * sessionStorage), reads `/api/overview` every 10 s and draws it with Chart.js. Every value that
+ * came from a device goes into the page as text, never as HTML.
+ */
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Outpost fleet</title>
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 1.5rem; color: #222; }
+  h1 { font-size: 1.3rem; } h2 { font-size: 1.05rem; margin-top: 1.6rem; }
+  table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd; text-align: left; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1.5rem; }
+  .muted { color: #777; } #login { margin: 2rem 0; }
+</style>
+<script src="/dashboard/chart.umd.min.js"></script>
+</head>
+<body>
+<h1>Outpost fleet <span id="summary" class="muted"></span></h1>
+<form id="login" hidden><label>Admin token <input id="token" type="password" autocomplete="off"></label> <button>Open</button></form>
+<main id="main" hidden>
+<div class="charts">
+  <section><h2>Run latency, ms (p50 / p95) per model, version, backend</h2><canvas id="latency"></canvas></section>
+  <section><h2>Devices per channel and version</h2><canvas id="versions"></canvas></section>
+</div>
+<h2>Errors</h2><table id="health"></table>
+<h2>Rollouts</h2><table id="updates"></table>
+<h2>Drift alerts</h2><table id="drift"></table>
+<h2>Devices seen</h2><table id="devices"></table>
+</main>
+<script>
+const $ = (id) => document.getElementById(id);
+const charts = {};
+function table(id, head, rows) {
+  const t = $(id);
+  t.replaceChildren();
+  const tr = t.insertRow();
+  for (const h of head) { const th = document.createElement('th'); th.textContent = h; tr.append(th); }
+  for (const r of rows) { const row = t.insertRow(); for (const c of r) row.insertCell().textContent = c == null ? '' : String(c); }
+  if (!rows.length) t.insertRow().insertCell().textContent = 'none yet';
+}
+function bars(id, labels, datasets) {
+  if (charts[id]) { charts[id].data.labels = labels; charts[id].data.datasets = datasets; charts[id].update(); return; }
+  charts[id] = new Chart($(id), { type: 'bar', data: { labels, datasets }, options: { animation: false } });
+}
+const pct = (x) => (x == null ? '' : (100 * x).toFixed(1) + ' %');
+const ms = (x) => (x == null ? '' : x.toFixed(2));
+const when = (t) => new Date(t).toLocaleString();
+const subject = (r) => [r.model, r.version, r.backend].filter(Boolean).join(' ');
+async function refresh() {
+  const token = sessionStorage.getItem('outpost-admin');
+  if (!token) { $('login').hidden = false; $('main').hidden = true; return; }
+  const res = await fetch('/api/overview', { headers: { Authorization: 'Bearer ' + token } });
+  if (res.status === 401) { sessionStorage.removeItem('outpost-admin'); return refresh(); }
+  if (!res.ok) { $('summary').textContent = 'API: ' + res.status; return; }
+  const o = await res.json();
+  $('login').hidden = true; $('main').hidden = false;
+  $('summary').textContent = o.devices.length + ' devices since ' + when(o.sinceMs);
+  bars('latency', o.latency.map(subject), [
+    { label: 'p50', data: o.latency.map((l) => l.p50) },
+    { label: 'p95', data: o.latency.map((l) => l.p95) },
+  ]);
+  bars('versions', o.versions.map((v) => (v.channel ?? '-') + ': ' + v.model + ' ' + v.version), [
+    { label: 'devices', data: o.versions.map((v) => v.devices) },
+  ]);
+  table('health', ['model / version / backend', 'runs', 'errors', 'error rate', 'by code', 'fallbacks'],
+    o.health.map((h) => [subject(h), h.runs, h.errors, pct(h.errorRate), JSON.stringify(h.errorsByCode), h.fallbacks]));
+  table('updates', ['model', 'version', 'devices', 'events', 'rolled back / activated'],
+    o.updates.map((u) => [u.model, u.version, u.devices, JSON.stringify(u.events), pct(u.rollbackRate)]));
+  table('drift', ['when', 'device', 'model / version', 'tensor', 'PSI', 'KL'],
+    o.drift.slice(0, 50).map((d) => [when(d.timeMs), d.deviceId, subject(d), d.tensor, ms(d.psi), ms(d.kl)]));
+  table('devices', ['device', 'last seen', 'channel', 'runtime', 'browser', 'cores', 'memory GB', 'GPU', 'batches'],
+    o.devices.slice(0, 200).map((d) => [d.deviceId, when(d.lastSeenMs), d.channel, d.runtimeVersion,
+      [d.browser, d.browserMajor].filter(Boolean).join(' '), d.cores, d.memoryGb, d.gpuVendor, d.batches]));
+}
+$('login').addEventListener('submit', (e) => { e.preventDefault(); sessionStorage.setItem('outpost-admin', $('token').value); refresh(); });
+refresh();
+setInterval(refresh, 10000);
+</script>
+</body>
+</html>
+`;
+
+/** Registers the dashboard page (`/`) and its chart library. The data stays behind the admin token. */
+export function dashboardRoutes(app: FastifyInstance): void {
+  const chartFile = join(dirname(createRequire(import.meta.url).resolve('chart.js')), CHART_JS);
+  let chart: Promise<Buffer> | undefined;
+  app.get('/', async (_req, reply) =>
+    reply.header('Content-Type', 'text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(PAGE),
+  );
+  app.get('/dashboard/chart.umd.min.js', async (_req, reply) => {
+    chart ??= readFile(chartFile);
+    return reply
+      .header('Content-Type', 'text/javascript; charset=utf-8')
+      .header('Cache-Control', 'public, max-age=3600')
+      .send(await chart);
+  });
+}
