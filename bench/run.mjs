@@ -27,6 +27,7 @@ import {
   targetTable,
 } from './lib/report.mjs';
 import { ingestLine, ingestTargets, serverIngest } from './lib/ingest.mjs';
+import { telemetryCost, telemetryLine, telemetryTargets } from './lib/telemetry-cost.mjs';
 import { startHarness } from './lib/server.mjs';
 import {
   echoRoundTrip,
@@ -272,7 +273,13 @@ setTimeout(() => {
 const t0 = performance.now();
 const results = await measureAll();
 results.serverIngest = await step('server ingest (Node, loopback)', () => serverIngest(CONFIG_INGEST));
-results.targets = [...targets(results), ...ingestTargets(results.serverIngest)];
+results.telemetryCost = await step('telemetry cost per run (Node)', () => telemetryCost());
+results.targets = [
+  ...targets(results),
+  ...ingestTargets(results.serverIngest),
+  ...telemetryTargets(results.telemetryCost),
+];
 print(results);
 console.log(`\n${ingestLine(results.serverIngest)}`);
+console.log(telemetryLine(results.telemetryCost));
 console.log(`\nWrote ${await save(results)} (and latest.json) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -1,7 +1,5 @@
 import type { TelemetryConfig, TelemetryFlushReport, TelemetryUpdateEvent } from '@outpost/core';
 import { DRIFT_PSI_THRESHOLD } from '@outpost/protocol';
-import { TelemetryQueue } from '../store/index.js';
-import { flushQueue } from '../telemetry/index.js';
 import { RUNTIME_DEFAULTS, type TelemetryOptions } from './options.js';
 import type { Updates } from './updates.js';
 
@@ -74,10 +72,19 @@ export function attachTelemetry(api: () => TelemetryWorker, config: TelemetryCon
     void api()
       .telemetryFlush()
       .catch(() => undefined);
-  const queue = new TelemetryQueue({ maxBytes: config.maxQueueBytes, maxCount: config.maxQueueCount });
+  // The page reads the queue only for the keepalive flush: that code (and idb) is a separate
+  // chunk, fetched once here, so apps without telemetry do not carry it.
+  const sender = Promise.all([import('../store/telemetry-queue.js'), import('../telemetry/send.js')]).then(
+    ([store, telemetry]) => ({
+      queue: new store.TelemetryQueue({ maxBytes: config.maxQueueBytes, maxCount: config.maxQueueCount }),
+      flushQueue: telemetry.flushQueue,
+    }),
+  );
+  sender.catch(() => undefined);
   const hidden = () => {
     if (document.visibilityState !== 'hidden') return;
     void (async () => {
+      const { queue, flushQueue } = await sender;
       await api().telemetryPersist();
       await flushQueue(queue, {
         endpoint: config.endpoint,
