@@ -133,7 +133,7 @@ describe('telemetry delivery', () => {
     expect(await queue.list()).toEqual([]);
   });
 
-  it('T3: 5xx and no network retry with jittered exponential backoff; the batch stays queued (T5)', async () => {
+  it('T3: 5xx backs off with full jitter, doubling; offline leaves the batch queued and due (T5)', async () => {
     const queue = new TelemetryQueue({ maxBytes: 1e6, maxCount: 100 });
     await enqueue(queue);
     rx.answer = (_r, res) => res.writeHead(503).end();
@@ -146,8 +146,10 @@ describe('telemetry delivery', () => {
     clock += 1000;
     await rx.stop(); // connection refused: offline
     const c = await flushQueue(queue, { endpoint: rx.url, now, random: () => 0.5, retry });
-    expect(c.retryAt).toBe(clock + 2000);
-    expect((await queue.list())[0]).toMatchObject({ attempts: 3 });
+    // Offline: the batch stays, due at once for the next tick or the `online` event.
+    expect(c).toMatchObject({ sent: 0, pending: 1 });
+    expect(c.retryAt).toBeUndefined();
+    expect((await queue.list())[0]).toMatchObject({ attempts: 3, notBefore: clock });
   });
 
   it('T3: 400 sets the batch aside and the queue moves on in the same flush', async () => {

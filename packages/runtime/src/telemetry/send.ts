@@ -99,8 +99,8 @@ export interface FlushOptions extends Destination {
 /**
  * Sends the queue's due batches, oldest first (T1-T5): a 2xx removes a batch (and only a 2xx
  * does); 413 splits it in two (new ids); 400 and other refusals set it aside so it blocks
- * nothing; 429, 5xx and no network put it off (Retry-After honoured, jittered backoff) and end
- * the flush, as the server or the network asked for a pause.
+ * nothing; 429 and 5xx put it off (Retry-After honoured, jittered backoff) and end the flush, as
+ * the server asked for a pause; no network ends the flush and leaves the batch due.
  */
 export async function flushQueue(queue: TelemetryQueue, options: FlushOptions): Promise<TelemetryFlushReport> {
   const now = options.now ?? Date.now;
@@ -156,9 +156,14 @@ export async function flushQueue(queue: TelemetryQueue, options: FlushOptions): 
         report.setAside++;
         continue;
       }
-      const at = now() + retryDelay(batch.attempts, outcome.retryAfterMs, options.retry ?? RETRY_DEFAULTS, random);
+      // No network is no sign of an overloaded server: the batch stays due, for the next timer
+      // tick or the browser's `online` event; a server's 429/5xx earns a backoff.
+      const at =
+        outcome.status === 0
+          ? now()
+          : now() + retryDelay(batch.attempts, outcome.retryAfterMs, options.retry ?? RETRY_DEFAULTS, random);
       await queue.retryLater(batch, at);
-      report.retryAt = at;
+      if (outcome.status !== 0) report.retryAt = at;
       report.pending = (await queue.list()).length;
       return report;
     }
