@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import protobuf from 'protobufjs';
@@ -170,5 +171,11 @@ describe('OTLP JSON payloads', () => {
     expect(resource[RESOURCE.browser]).toEqual({ stringValue: 'Chrome' });
     expect(resource[RESOURCE.browserMajor]).toEqual({ intValue: '131' });
     expect(logs[1]!.attributes).toContainEqual({ key: ATTR.updateKind, value: { stringValue: 'activated' } });
+  });
+
+  it('T6: the README publishes the allow-list, key for key', () => {
+    const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Telemetry'), readme.indexOf('### Offline'));
+    for (const key of ALLOWED_ATTRIBUTES) expect(section, key).toContain(`\`${key}\``);
   });
 });
