@@ -68,7 +68,11 @@ export class Telemetry {
   /** Moves what the recorder holds into the queue: one metrics batch and one logs batch, each with its own id. */
   async persist(): Promise<void> {
     this.resource ??= this.host.facts().then(deviceResource);
-    const resource = await this.resource;
+    // A failed read (the store unavailable for a moment) is tried again at the next persist.
+    const resource = await this.resource.catch((err: unknown) => {
+      this.resource = undefined;
+      throw err;
+    });
     const dropped = await this.queue.dropped();
     // The storage gauge goes out when it changed: an idle device must not fill its queue with it.
     let storageBytes = await this.host.storageBytes().catch(() => undefined);
