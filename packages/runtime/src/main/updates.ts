@@ -48,6 +48,8 @@ export interface UpdateHost {
 export class UpdateController implements Updates {
   private readonly handlers = new Map<UpdateEventName, Set<(d: never) => void>>();
   private running: Promise<UpdateCheck> | undefined;
+  /** Workers being retired after an update: persisting their telemetry, then terminated once. */
+  private readonly retiring = new WeakSet<WorkerHost>();
   /** Tells other tabs of this origin that a version was activated, so they follow at once. */
   private readonly channel: BroadcastChannel | undefined;
 
@@ -132,6 +134,8 @@ export class UpdateController implements Updates {
     const handles = [...(this.host.named().get(name) ?? [])];
     if (this.host.activate !== 'now' || handles.length === 0) {
       await staging.guard(staging.api.dispose(info.id)).catch(() => undefined);
+      // What the staging worker recorded (the new version's cold load) goes to the queue first.
+      await staging.guard(staging.api.telemetryPersist()).catch(() => undefined);
       staging.terminate(new UpdateError('Staging worker closed', name, version));
       return;
     }
@@ -194,7 +198,14 @@ export class UpdateController implements Updates {
     } catch {
       // The worker is gone already: nothing left to release.
     }
-    if (host !== this.host.primary && host.models.size === 0) {
+    if (host !== this.host.primary && host.models.size === 0 && !this.retiring.has(host)) {
+      // Runs it recorded since the last flush are queued before it goes (once per worker).
+      this.retiring.add(host);
+      await host.guard(host.api.telemetryPersist()).catch(() => undefined);
+      if (host.models.size > 0) {
+        this.retiring.delete(host);
+        return;
+      }
       host.terminate(new UpdateError('Worker retired after an update', '', ''));
     }
   }
