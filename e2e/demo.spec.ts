@@ -95,3 +95,26 @@ test('demo: a version published with the CLI shows up in the open page, no reloa
   await expect(page.locator('#version')).toHaveText('1.1.0');
   await expect(page.locator('#source')).toHaveText(/^from IndexedDB/);
 });
+
+test('demo: the page reports its telemetry to the demo server; the dashboard lists this device and its runs', async ({
+  page,
+}) => {
+  await page.goto(demo);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  await drawOne(page);
+  await expect(page.locator('#prediction')).toHaveText('1');
+  // The page flushes every 5 s; the dashboard's API (admin token) then knows the device.
+  const overview = async () => {
+    const res = await page.request.get(`${demo}repo/api/overview`, { headers: { authorization: 'Bearer demo-admin' } });
+    return res.ok() ? ((await res.json()) as { devices: unknown[]; latency: { model: string; runs: number }[] }) : null;
+  };
+  await expect.poll(async () => (await overview())?.devices.length ?? 0, { timeout: 30_000 }).toBeGreaterThan(0);
+  await expect
+    .poll(async () => (await overview())?.latency.find((r) => r.model === 'digits')?.runs ?? 0, { timeout: 30_000 })
+    .toBeGreaterThan(0);
+  // The dashboard page itself, under the demo's /repo/ mount, with the admin token.
+  const dash = await page.context().newPage();
+  await dash.goto(`${demo}repo/`);
+  await expect(dash.locator('body')).toContainText(/token/i);
+  await dash.close();
+});

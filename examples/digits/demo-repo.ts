@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { encodeGolden } from '@outpost/protocol';
-import { createServer } from '@outpost/server';
+import { createServer, openSqliteStorage } from '@outpost/server';
 import type { Connect, Logger, Plugin, PreviewServer, ViteDevServer } from 'vite';
 
 /**
@@ -27,6 +27,14 @@ const run = promisify(execFile);
 
 /** The import the page gets the trusted root from. */
 export const TRUSTED_ROOT_ID = 'virtual:outpost-demo/trusted-root';
+
+/**
+ * The demo fleet's tokens. A real deployment passes its own to `outpost serve` (or the
+ * OUTPOST_DEVICE_TOKEN / OUTPOST_ADMIN_TOKEN variables); these are public on purpose: the demo
+ * server listens on loopback only.
+ */
+export const DEMO_DEVICE_TOKEN = 'demo-device-token';
+export const DEMO_ADMIN_TOKEN = 'demo-admin';
 const RESOLVED_ID = '\0' + TRUSTED_ROOT_ID;
 
 export interface DemoRepoPaths {
@@ -119,9 +127,17 @@ export function demoRepo(): Plugin {
 
   async function mount(server: ViteDevServer | PreviewServer, headers: OutgoingHttpHeaders) {
     await prepare();
-    const app = createServer({ repo: paths.repo });
+    // The same server takes the page's telemetry (`/repo/v1/metrics`, `/repo/v1/logs`) into a
+    // SQLite file beside the repository and shows the fleet dashboard at `/repo/`.
+    const storage = openSqliteStorage(join(paths.dir, 'data', 'outpost.db'));
+    const app = createServer({
+      repo: paths.repo,
+      telemetry: { storage, deviceTokens: [DEMO_DEVICE_TOKEN], adminToken: DEMO_ADMIN_TOKEN },
+    });
     await app.ready();
-    server.httpServer?.on('close', () => void app.close());
+    server.httpServer?.on('close', () => {
+      void app.close().then(() => storage.close());
+    });
     // Connect strips the `/repo` prefix: the repository server sees `/metadata/…`, `/targets/…`.
     const handle: Connect.NextHandleFunction = (req: IncomingMessage, res: ServerResponse) => {
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value);
@@ -130,7 +146,8 @@ export function demoRepo(): Plugin {
     server.middlewares.use('/repo', handle);
     const keys = relative(process.cwd(), paths.keys);
     server.config.logger.info(
-      `  demo repository ${relative(process.cwd(), paths.repo)} served at /repo/ (keys: ${keys})`,
+      `  demo repository ${relative(process.cwd(), paths.repo)} served at /repo/ (keys: ${keys}); ` +
+        `fleet dashboard at /repo/ (admin token: ${DEMO_ADMIN_TOKEN})`,
     );
   }
 

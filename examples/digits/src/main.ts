@@ -115,6 +115,9 @@ async function start(): Promise<void> {
     repository: { url: '/repo', trustedRoot },
     channel: 'stable',
     updates: { checkEvery: CHECK_EVERY, activate: 'now' },
+    // The demo's own server takes the telemetry too: this device shows up on the dashboard at
+    // /repo/ (admin token `demo-admin`) within seconds.
+    telemetry: { endpoint: '/repo', token: 'demo-device-token', flushEvery: '5s' },
   });
   // By name: the version the channel names, verified from the trusted root, then kept in IndexedDB.
   const model = await rt.load('digits');

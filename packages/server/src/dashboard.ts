@@ -9,7 +9,8 @@ const CHART_JS = 'chart.umd.min.js';
 /**
  * The fleet dashboard at `/`: one static page that asks for the admin token (kept in the tab's
  * sessionStorage), reads `/api/overview` every 10 s and draws it with Chart.js. Every value that
- * came from a device goes into the page as text, never as HTML.
+ * came from a device goes into the page as text, never as HTML. Its URLs are relative, so the
+ * server can also be mounted under a path (the demo serves it at `/repo/`).
  */
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -24,7 +25,7 @@ const PAGE = `<!doctype html>
   .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1.5rem; }
   .muted { color: #777; } #login { margin: 2rem 0; }
 </style>
-<script src="/dashboard/chart.umd.min.js"></script>
+<script src="dashboard/chart.umd.min.js"></script>
 </head>
 <body>
 <h1>Outpost fleet <span id="summary" class="muted"></span></h1>
@@ -61,7 +62,7 @@ const subject = (r) => [r.model, r.version, r.backend].filter(Boolean).join(' ')
 async function refresh() {
   const token = sessionStorage.getItem('outpost-admin');
   if (!token) { $('login').hidden = false; $('main').hidden = true; return; }
-  const res = await fetch('/api/overview', { headers: { Authorization: 'Bearer ' + token } });
+  const res = await fetch('api/overview', { headers: { Authorization: 'Bearer ' + token } });
   if (res.status === 401) { sessionStorage.removeItem('outpost-admin'); return refresh(); }
   if (!res.ok) { $('summary').textContent = 'API: ' + res.status; return; }
   const o = await res.json();

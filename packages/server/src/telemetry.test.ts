@@ -391,8 +391,9 @@ describe('dashboard', () => {
       const page = await app.inject({ method: 'GET', url: '/' });
       expect(page.statusCode).toBe(200);
       expect(page.headers['content-type']).toMatch(/^text\/html/);
-      expect(page.body).toContain('/dashboard/chart.umd.min.js');
-      expect(page.body).toContain('/api/overview');
+      // Relative URLs, so the server also works mounted under a path (the demo's /repo/).
+      expect(page.body).toContain('src="dashboard/chart.umd.min.js"');
+      expect(page.body).toContain("fetch('api/overview'");
       const chart = await app.inject({ method: 'GET', url: '/dashboard/chart.umd.min.js' });
       expect(chart.statusCode).toBe(200);
       expect(chart.body).toContain('Chart');
