@@ -68,8 +68,11 @@ test('U10 metadata that is an HTML page, invalid UTF-8 or endless JSON: a typed 
   }
   const log = (await (await page.request.get('/__repo?detail=1')).json()) as RepoRequest[];
   const endless = log.find((r) => r.path === 'metadata/timestamp.json')!;
-  // The timestamp cap is 16 KiB: the page hung up long before 100 MB (socket buffers aside).
-  expect(endless.sent).toBeLessThan(8_000_000);
+  // The page reads at most the 16 KiB cap (unit-tested in @outpost/protocol's readCapped) and
+  // then hangs up; the proxy only sees the socket close after the browser's network buffers
+  // filled, a few MB on loopback (0.9-10.7 MB seen), and gives up by itself at 100 MB: below
+  // that, it was the page that stopped the download.
+  expect(endless.sent).toBeLessThan(100_000_000);
   console.log(`U10: the endless timestamp was cut after ${endless.sent} bytes were written to the socket`);
 });
 
