@@ -31,13 +31,15 @@ export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function toBase64(bytes: Uint8Array): string {
+/** Base64 of the bytes (in slices: `String.fromCharCode` takes a bounded argument list). */
+export function toBase64(bytes: Uint8Array): string {
   let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(bin);
 }
 
-function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+/** Bytes of base64 text. */
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

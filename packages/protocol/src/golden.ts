@@ -1,5 +1,5 @@
 import { TENSOR_TYPES, type TensorMap, type TensorType } from '@outpost/core';
-import { fromUtf8, utf8 } from './encoding.js';
+import { fromBase64, fromUtf8, toBase64, utf8 } from './encoding.js';
 import type { EncodedTensor, GoldenFile } from './metadata.js';
 
 /**
@@ -23,24 +23,11 @@ const ARRAYS = {
   float16: Uint16Array,
 } as const;
 
-function b64(bytes: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
-
-function unb64(text: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
 function encodeMap(map: TensorMap): Record<string, EncodedTensor> {
   const out: Record<string, EncodedTensor> = {};
   for (const [name, t] of Object.entries(map)) {
     const view = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    out[name] = { type: t.type, dims: [...t.dims], base64: b64(view) };
+    out[name] = { type: t.type, dims: [...t.dims], base64: toBase64(view) };
   }
   return out;
 }
@@ -52,7 +39,7 @@ function decodeMap(map: Record<string, EncodedTensor>): TensorMap {
       throw new TypeError(`Golden tensor ${name}: unknown type ${e.type}`);
     const type = e.type as TensorType;
     const Ctor = ARRAYS[type];
-    const bytes = unb64(e.base64);
+    const bytes = fromBase64(e.base64);
     if (bytes.length % Ctor.BYTES_PER_ELEMENT !== 0) throw new TypeError(`Golden tensor ${name}: ragged bytes`);
     const data = new Ctor(bytes.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT);
     const count = e.dims.reduce((a, b) => a * b, 1);

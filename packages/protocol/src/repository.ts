@@ -203,6 +203,37 @@ export async function initRepository(opts: InitOptions): Promise<{ state: RepoSt
   return reSnapshot({ root, targets, channels }, files, signers, now, expiry);
 }
 
+/**
+ * The next version of a targets-type role (`targets` or the `channels` delegation) with
+ * `added` entries, signed by that role, then snapshot and timestamp on top.
+ */
+async function addTargets(
+  state: RepoState,
+  role: 'targets' | 'channels',
+  added: Record<string, TargetFile>,
+  signers: Signers,
+  now: number,
+  expiry: Expiry,
+): Promise<{ state: RepoState; files: MetadataFiles }> {
+  const cur = state[role].signed;
+  const env = await signMetadata<Targets>(
+    {
+      ...cur,
+      version: cur.version + 1,
+      expires: expiryAt(now, expiry[role] ?? DEFAULT_EXPIRY[role]),
+      targets: { ...cur.targets, ...added },
+    },
+    need(signers, role),
+  );
+  return reSnapshot(
+    { ...state, [role]: env },
+    { [metadataFile(role, env.signed.version)]: encodeEnvelope(env) },
+    signers,
+    now,
+    expiry,
+  );
+}
+
 /** One file to publish as part of a model version. */
 export interface PublishFile {
   variant: string;
@@ -300,18 +331,10 @@ export async function addRelease(
       bytes: release.reference,
     });
   }
-  const targets = await signMetadata<Targets>(
-    {
-      ...state.targets.signed,
-      version: state.targets.signed.version + 1,
-      expires: expiryAt(now, expiry.targets ?? DEFAULT_EXPIRY.targets),
-      targets: { ...state.targets.signed.targets, ...Object.fromEntries(blobs.map((b) => [b.path, b.target])) },
-    },
-    need(signers, 'targets'),
-  );
-  const next = await reSnapshot(
-    { ...state, targets },
-    { [metadataFile('targets', targets.signed.version)]: encodeEnvelope(targets) },
+  const next = await addTargets(
+    state,
+    'targets',
+    Object.fromEntries(blobs.map((b) => [b.path, b.target])),
     signers,
     now,
     expiry,
@@ -355,22 +378,7 @@ export async function setChannel(
     hashes: { sha256: await sha256Hex(bytes) },
     custom: { outpost: info },
   };
-  const channels = await signMetadata<Targets>(
-    {
-      ...state.channels.signed,
-      version: state.channels.signed.version + 1,
-      expires: expiryAt(now, expiry.channels ?? DEFAULT_EXPIRY.channels),
-      targets: { ...state.channels.signed.targets, [path]: target },
-    },
-    need(signers, 'channels'),
-  );
-  const next = await reSnapshot(
-    { ...state, channels },
-    { [metadataFile('channels', channels.signed.version)]: encodeEnvelope(channels) },
-    signers,
-    now,
-    expiry,
-  );
+  const next = await addTargets(state, 'channels', { [path]: target }, signers, now, expiry);
   return { ...next, blobs: [{ path, target, bytes }] };
 }
 

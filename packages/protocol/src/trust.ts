@@ -1,6 +1,6 @@
 import { MetadataError } from '@outpost/core';
 import { canonicalize } from './canonical.js';
-import { fromUtf8 } from './encoding.js';
+import { fromUtf8, utf8 } from './encoding.js';
 import { sha256Hex } from './hash.js';
 import type { MetaFile, RoleName, Root, Snapshot, Targets, Timestamp } from './metadata.js';
 import { parseMetadata, type SignedOf } from './parse.js';
@@ -49,8 +49,6 @@ interface Trusted<T> {
   text: string;
 }
 
-const textOf = (bytes: Uint8Array) => fromUtf8(bytes);
-
 function expired(expires: string, now: number): boolean {
   return Date.parse(expires) <= now;
 }
@@ -71,12 +69,12 @@ export class TrustedSet {
    * expiry is not: an old app must still be able to follow root rotations.
    */
   static async fromRoot(rootJson: string | Uint8Array): Promise<TrustedSet> {
-    const bytes = typeof rootJson === 'string' ? new TextEncoder().encode(rootJson) : rootJson;
+    const bytes = typeof rootJson === 'string' ? utf8(rootJson) : rootJson;
     const env = parseMetadata('root', bytes);
     if (!(await meetsThreshold(env.raw, env.signatures, env.signed.keys, env.signed.roles.root))) {
       throw new MetadataError('METADATA_SIGNATURE', 'The trusted root is not signed by its own root keys', 'root');
     }
-    return new TrustedSet({ signed: env.signed, raw: env.raw, text: textOf(bytes) });
+    return new TrustedSet({ signed: env.signed, raw: env.raw, text: fromUtf8(bytes) });
   }
 
   /**
@@ -96,12 +94,11 @@ export class TrustedSet {
     } catch {
       return shipped;
     }
-    const enc = (s: string) => new TextEncoder().encode(s);
     try {
-      if (state.timestamp) await set.acceptTimestamp(enc(state.timestamp), null);
-      if (state.snapshot) await set.acceptSnapshot(enc(state.snapshot), null);
-      if (state.targets) await set.acceptTargets(enc(state.targets), null);
-      if (state.channels) await set.acceptChannels(enc(state.channels), null);
+      if (state.timestamp) await set.acceptTimestamp(utf8(state.timestamp), null);
+      if (state.snapshot) await set.acceptSnapshot(utf8(state.snapshot), null);
+      if (state.targets) await set.acceptTargets(utf8(state.targets), null);
+      if (state.channels) await set.acceptChannels(utf8(state.channels), null);
     } catch {
       // Keep what verified; the rest is refetched on the next cycle.
     }
@@ -148,7 +145,7 @@ export class TrustedSet {
         role,
       );
     }
-    return { signed: env.signed, raw: env.raw, text: textOf(bytes) };
+    return { signed: env.signed, raw: env.raw, text: fromUtf8(bytes) };
   }
 
   /**
@@ -179,7 +176,7 @@ export class TrustedSet {
       cur.roles[r].keyids.some((id) => canonicalize(cur.keys[id]) !== canonicalize(env.signed.keys[id]));
     if (rotated('timestamp')) this.timestampM = this.snapshotM = undefined;
     else if (rotated('snapshot')) this.snapshotM = undefined;
-    this.rootM = { signed: env.signed, raw: env.raw, text: textOf(bytes) };
+    this.rootM = { signed: env.signed, raw: env.raw, text: fromUtf8(bytes) };
   }
 
   /** `now` is null only when restoring (expiry is an update-time rule). */

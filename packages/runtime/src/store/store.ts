@@ -252,6 +252,14 @@ export class ModelStore {
     await (await this.open()).put('choices', { name, version, choice });
   }
 
+  /** Ids of the stored variants of one version ('' for a version stored without variants). */
+  async variants(name: string, version: string): Promise<string[]> {
+    const keys = await (
+      await this.open()
+    ).getAllKeys('models', IDBKeyRange.bound([name, version, ''], [name, version, '\uffff']));
+    return keys.map((k) => k[2]);
+  }
+
   /** Every stored version. */
   async list(): Promise<CachedModel[]> {
     const records = await (await this.open()).getAll('models');

@@ -30,7 +30,7 @@ import {
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
-import { decodeBundle, encodeBundle, modelVersions, releaseOf, type Release } from '@outpost/protocol';
+import { decodeBundle, encodeBundle, modelVersions, releaseOf, utf8, type Release } from '@outpost/protocol';
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import type { Device } from './device.js';
@@ -196,7 +196,7 @@ export class WorkerRuntime implements WorkerApi {
     let activate = req.activate;
     if (version === undefined) {
       const active = await this.updateState.active(name);
-      if (active && (await this.isStored(name, active.version))) {
+      if (active && (await this.store.variants(name, active.version)).length > 0) {
         version = active.version;
         activate = false;
       } else {
@@ -223,9 +223,7 @@ export class WorkerRuntime implements WorkerApi {
     }
     const release = await up.release(name, version);
     if (!release) throw new UpdateError(`${name}@${version} is not in the signed repository metadata`, name, version);
-    const storedVariants = (await this.store.list())
-      .filter((m) => m.name === name && m.version === version)
-      .map((m) => m.variant ?? '');
+    const storedVariants = await this.store.variants(name, version);
     const installing = storedVariants.length === 0;
     const source = await up.sourceOf(release, signal, { golden: installing });
     // Stored variants first and only, so a version installed offline (or from a bundle) never
@@ -267,11 +265,6 @@ export class WorkerRuntime implements WorkerApi {
         if (s) t.recorder.error(s, `REFERENCE_${typeof code === 'string' ? code : 'UNKNOWN'}`);
       },
     );
-  }
-
-  private async isStored(name: string, version: string): Promise<boolean> {
-    const list = await this.store.list();
-    return list.some((m) => m.name === name && m.version === version);
   }
 
   async checkUpdates(names: string[]): Promise<UpdateCheck> {
@@ -355,9 +348,8 @@ export class WorkerRuntime implements WorkerApi {
 
   async cacheExport(name: string, version: string): Promise<Uint8Array> {
     const trusted = await this.repo().trust();
-    const record = (await this.store.list()).find((m) => m.name === name && m.version === version);
-    if (!record) throw new NotCachedError(`${name}@${version} is not stored here`, name, version);
-    const variant = record.variant ?? '';
+    const [variant] = await this.store.variants(name, version);
+    if (variant === undefined) throw new NotCachedError(`${name}@${version} is not stored here`, name, version);
     const release = trusted.targets ? releaseOf(trusted.targets, name, version) : null;
     const signed = release?.variants.find((v) => v.id === variant);
     const hit = await this.store.read(name, version, variant);
@@ -369,12 +361,13 @@ export class WorkerRuntime implements WorkerApi {
       files[target.path] = f.data;
     }
     const state = trusted.state();
-    const enc = (t: string) => new TextEncoder().encode(t);
-    const metadata: Record<string, Uint8Array> = { [`${trusted.root.version}.root.json`]: enc(state.root) };
-    if (state.timestamp) metadata['timestamp.json'] = enc(state.timestamp);
-    if (state.snapshot && trusted.snapshot) metadata[`${trusted.snapshot.version}.snapshot.json`] = enc(state.snapshot);
-    if (state.targets && trusted.targets) metadata[`${trusted.targets.version}.targets.json`] = enc(state.targets);
-    if (state.channels && trusted.channels) metadata[`${trusted.channels.version}.channels.json`] = enc(state.channels);
+    const metadata: Record<string, Uint8Array> = { [`${trusted.root.version}.root.json`]: utf8(state.root) };
+    if (state.timestamp) metadata['timestamp.json'] = utf8(state.timestamp);
+    if (state.snapshot && trusted.snapshot)
+      metadata[`${trusted.snapshot.version}.snapshot.json`] = utf8(state.snapshot);
+    if (state.targets && trusted.targets) metadata[`${trusted.targets.version}.targets.json`] = utf8(state.targets);
+    if (state.channels && trusted.channels)
+      metadata[`${trusted.channels.version}.channels.json`] = utf8(state.channels);
     const bundle = encodeBundle({ model: name, version, variant, metadata, files });
     return Comlink.transfer(bundle, [bundle.buffer]);
   }

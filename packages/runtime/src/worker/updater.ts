@@ -1,11 +1,4 @@
-import {
-  DownloadError,
-  IntegrityError,
-  MetadataError,
-  NotCachedError,
-  type ModelSource,
-  type RepositoryConfig,
-} from '@outpost/core';
+import { DownloadError, IntegrityError, NotCachedError, type ModelSource, type RepositoryConfig } from '@outpost/core';
 import {
   TrustedSet,
   decideChannel,
@@ -168,9 +161,4 @@ export class Updater {
     }
     return source;
   }
-}
-
-/** Whether a refresh failure means "could not reach the repository" rather than "refused". */
-export function isRefusal(err: Error): err is MetadataError {
-  return err instanceof MetadataError;
 }
