@@ -17,7 +17,6 @@ export type {
 export { sha256Hex } from './hash.js';
 export {
   TELEMETRY_DB_NAME,
-  TELEMETRY_DB_VERSION,
   TelemetryQueue,
   openTelemetryDB,
   utf8Length,

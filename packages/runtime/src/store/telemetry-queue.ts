@@ -5,7 +5,6 @@ import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
  * (T1), and clearing or upgrading one never touches the other.
  */
 export const TELEMETRY_DB_NAME = 'outpost-telemetry';
-export const TELEMETRY_DB_VERSION = 1;
 
 /** Which OTLP signal a batch is, so which path it goes to. */
 export type TelemetrySignal = 'metrics' | 'logs';
@@ -47,19 +46,44 @@ export interface TelemetrySchema extends DBSchema {
 
 export type TelemetryDB = IDBPDatabase<TelemetrySchema>;
 
-function upgradeToV1(db: TelemetryDB): void {
-  db.createObjectStore('queue', { keyPath: 'seq', autoIncrement: true });
-  db.createObjectStore('aside', { keyPath: 'id' });
-  db.createObjectStore('counters', { keyPath: 'key' });
+const STORES = {
+  queue: { keyPath: 'seq', autoIncrement: true },
+  aside: { keyPath: 'id' },
+  counters: { keyPath: 'key' },
+} as const satisfies Record<string, IDBObjectStoreParameters>;
+
+/** Creates the stores the database lacks: all of them when new, or those someone else's empty database left out. */
+function createMissingStores(db: TelemetryDB): void {
+  for (const [name, params] of Object.entries(STORES) as [keyof typeof STORES, IDBObjectStoreParameters][]) {
+    if (!db.objectStoreNames.contains(name)) db.createObjectStore(name, params);
+  }
 }
 
-/** Opens (and creates) the telemetry database. */
-export function openTelemetryDB(): Promise<TelemetryDB> {
-  return openDB<TelemetrySchema>(TELEMETRY_DB_NAME, TELEMETRY_DB_VERSION, {
-    upgrade(db, oldVersion) {
-      if (oldVersion < 1) upgradeToV1(db);
+function open(version: number | undefined, onClose: () => void): Promise<TelemetryDB> {
+  const db = openDB<TelemetrySchema>(TELEMETRY_DB_NAME, version, {
+    upgrade: createMissingStores,
+    // Another context upgrades the database: let it, and open afresh at the next call.
+    blocking() {
+      void db.then((d) => d.close());
+      onClose();
     },
+    terminated: onClose,
   });
+  return db;
+}
+
+/**
+ * Opens (and creates) the telemetry database at whatever version it has: its stores never
+ * change shape, so a version only says the database was repaired. A database of the name that
+ * lacks a store (opened first by other code, which creates it empty) is upgraded one version to
+ * add it, rather than failing every write from then on.
+ */
+export async function openTelemetryDB(onClose: () => void = () => undefined): Promise<TelemetryDB> {
+  const db = await open(undefined, onClose);
+  if ((Object.keys(STORES) as (keyof typeof STORES)[]).every((name) => db.objectStoreNames.contains(name))) return db;
+  const version = db.version + 1;
+  db.close();
+  return open(version, onClose);
 }
 
 /** Batches kept aside at most; the oldest go first. */
@@ -91,7 +115,14 @@ export class TelemetryQueue {
   constructor(private readonly caps: { maxBytes: number; maxCount: number }) {}
 
   private db(): Promise<TelemetryDB> {
-    this.dbp ??= openTelemetryDB();
+    // A failed open (the store unavailable for a moment) is tried again at the next call.
+    const forget = () => {
+      this.dbp = undefined;
+    };
+    this.dbp ??= openTelemetryDB(forget).catch((err: unknown) => {
+      this.dbp = undefined;
+      throw err;
+    });
     return this.dbp;
   }
 
