@@ -131,7 +131,9 @@ function upgradeToV3(db: ModelDB): void {
 /** Opens (and creates or upgrades) the store's database. */
 export function openModelDB(): Promise<ModelDB> {
   return openDB<ModelStoreSchema>(DB_NAME, DB_VERSION, {
-    upgrade(db, oldVersion, _newVersion, tx) {
+    upgrade(db, version, _newVersion, tx) {
+      // A database of the name created empty by other code (a bare `indexedDB.open`) starts from nothing.
+      const oldVersion = db.objectStoreNames.contains('models') ? version : 0;
       if (oldVersion < 1) upgradeToV1(db);
       // idb does not wait for an async upgrade; the requests queue on the versionchange
       // transaction, and a failure aborts it, so the open fails and nothing is half-upgraded.

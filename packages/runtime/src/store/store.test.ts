@@ -227,4 +227,22 @@ describe('ModelStore', () => {
     expect(await store.list()).toMatchObject([{ name: 'old', version: '1' }]);
     expect(await store.record('old', '1')).toMatchObject({ variant: '' });
   });
+
+  it('builds its stores in a database of its name that other code created empty', async () => {
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.open('outpost-models');
+      req.onsuccess = () => {
+        expect(req.result.objectStoreNames.length).toBe(0);
+        req.result.close();
+        resolve();
+      };
+      req.onerror = () => reject(req.error);
+    });
+    const store = new ModelStore();
+    expect(await store.list()).toEqual([]);
+    const db = await openModelDB();
+    expect(db.objectStoreNames.contains('models')).toBe(true);
+    expect(db.objectStoreNames.contains('meta')).toBe(true);
+    db.close();
+  });
 });
