@@ -15,10 +15,5 @@ export type {
   TrustRecord,
 } from './db.js';
 export { sha256Hex } from './hash.js';
-export {
-  TELEMETRY_DB_NAME,
-  TelemetryQueue,
-  openTelemetryDB,
-  utf8Length,
-} from './telemetry-queue.js';
+export { TELEMETRY_DB_NAME, TelemetryQueue, openTelemetryDB, utf8Length } from './telemetry-queue.js';
 export type { AsideBatch, QueuedBatch, TelemetryDB, TelemetrySchema, TelemetrySignal } from './telemetry-queue.js';
