@@ -16,7 +16,7 @@ export default tseslint.config(
   // Library code: typed rules, no floating promises, no `any`.
   {
     files: ['packages/**/src/**/*.ts'],
-    ignores: ['**/*.test.ts'],
+    ignores: ['**/*.test.ts', 'packages/*/src/testing/**'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
@@ -29,10 +29,11 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', { selector: 'ExportAllDeclaration', message: 'Name every export.' }],
     },
   },
-  // Tests, e2e, tooling: untyped recommended rules.
+  // Tests (and their support in src/testing/, left out of the build), e2e, tooling: untyped recommended rules.
   {
     files: [
       '**/*.test.ts',
+      'packages/*/src/testing/**/*.ts',
       'e2e/**/*.ts',
       'examples/**/*.ts',
       'bench/**/*.{js,mjs,ts}',

@@ -2,6 +2,7 @@ import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres } from '../../server/src/testing/postgres-cluster.js';
 import { run } from './cli.js';
 
 function capture(extra: { signal?: AbortSignal } = {}) {
@@ -303,6 +304,40 @@ describe('outpost keygen, init, publish, promote, rollback, verify', () => {
     expect(list).toEqual([expect.objectContaining({ deviceId: 'cli-device', batches: 1 })]);
     expect((await fetch(`${s.url}/api/devices`)).status).toBe(401);
     expect(await s.stop()).toBe(0);
+  });
+
+  it('serve --database keeps telemetry in PostgreSQL, and prints the URL without its password', async () => {
+    const pg = await startPostgres();
+    try {
+      const url = new URL(await pg.createDatabase());
+      url.password = 'secret-pw';
+      const ac = new AbortController();
+      const c = capture({ signal: ac.signal });
+      const env = { OUTPOST_DEVICE_TOKEN: 'fleet', OUTPOST_ADMIN_TOKEN: 'admin', OUTPOST_DATABASE_URL: url.toString() };
+      const done = run(['serve', '--repo', repo, '--port', '0', '--json'], { ...c.io, env });
+      for (let i = 0; i < 200 && !c.out.length; i++) await new Promise((r) => setTimeout(r, 20));
+      if (!c.out.length) throw new Error(c.err.join('\n'));
+      const info = JSON.parse(c.out[0]!) as { url: string; telemetry: string };
+      expect(info.telemetry).toMatch(/^postgres:\/\/outpost:\*\*\*@127\.0\.0\.1:\d+\/outpost_test_/);
+      expect(c.out.join('') + c.err.join('')).not.toContain('secret-pw');
+      const res = await fetch(`${info.url}/v1/metrics`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer fleet', 'idempotency-key': 'pg-1' },
+        body: JSON.stringify({
+          resourceMetrics: [
+            { resource: { attributes: [{ key: 'outpost.device.id', value: { stringValue: 'pg-device' } }] } },
+          ],
+        }),
+      });
+      expect(res.status).toBe(200);
+      const devices = await fetch(`${info.url}/api/devices`, { headers: { authorization: 'Bearer admin' } });
+      expect(await devices.json()).toEqual([expect.objectContaining({ deviceId: 'pg-device', batches: 1 })]);
+      ac.abort();
+      expect(await done).toBe(0);
+      expect((await outpost('serve', '--repo', repo, '--database', 'mysql://x')).err).toMatch(/postgres:\/\//);
+    } finally {
+      await pg.stop();
+    }
   });
 
   it('draws progress bars only on a TTY', async () => {

@@ -4,6 +4,8 @@ export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
 export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';
 export { logsRequestSchema, metricsRequestSchema } from './otlp.js';
+export type { PostgresStorageOptions } from './postgres.js';
+export { openPostgresStorage } from './postgres.js';
 export type { SqliteStorageOptions } from './sqlite.js';
 export { DEFAULT_DATABASE, openSqliteStorage } from './sqlite.js';
 export type {

@@ -5,198 +5,33 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ATTR, EVENT, METRIC, RESOURCE, RUN_DURATION_BOUNDS, SERVICE_NAME } from '@outpost/protocol';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from './server.js';
+import { openPostgresStorage } from './postgres.js';
 import { openSqliteStorage } from './sqlite.js';
+import type { StorageAdapter } from './storage.js';
 import type { TelemetryOptions } from './telemetry.js';
-
-/** OTLP/JSON bodies as an Outpost runtime sends them (opentelemetry-proto's JSON mapping). */
-
-const s = (key: string, v: string) => ({ key, value: { stringValue: v } });
-const i = (key: string, v: number) => ({ key, value: { intValue: String(v) } });
-const d = (key: string, v: number) => ({ key, value: { doubleValue: v } });
-
-const nowNanos = (ms = Date.now()) => `${ms}000000`;
-
-function resource(deviceId: string, batchId?: string, channel = 'stable') {
-  return {
-    attributes: [
-      s(RESOURCE.serviceName, SERVICE_NAME),
-      ...(batchId ? [s(RESOURCE.batchId, batchId)] : []),
-      s(RESOURCE.deviceId, deviceId),
-      i(RESOURCE.deviceCores, 4),
-      i(RESOURCE.deviceMemory, 8),
-      s(RESOURCE.browser, 'chrome'),
-      s(RESOURCE.browserMajor, '131'),
-      s(RESOURCE.channel, channel),
-      s(RESOURCE.runtimeVersion, '0.1.0'),
-    ],
-  };
-}
-
-interface RunFigures {
-  model?: string;
-  version?: string;
-  backend?: string;
-  /** Run durations (ms) to bin into the histogram. */
-  durations?: number[];
-  errors?: Record<string, number>;
-  /** Extra sum points (to make a batch of n points). */
-  padding?: number;
-}
-
-/** An ExportMetricsServiceRequest with a run duration histogram, run and error counts (delta). */
-function metricsBody(deviceId: string, batchId: string | undefined, f: RunFigures = {}, channel?: string) {
-  const subject = [
-    s(ATTR.model, f.model ?? 'digits'),
-    s(ATTR.version, f.version ?? '1.0.0'),
-    s(ATTR.variant, 'int8'),
-    s(ATTR.backend, f.backend ?? 'wasm'),
-  ];
-  const durations = f.durations ?? [1.5, 1.5, 1.5, 3, 3, 7, 7, 7, 15, 60];
-  const buckets = new Array<number>(RUN_DURATION_BOUNDS.length + 1).fill(0);
-  for (const ms of durations) {
-    const b = RUN_DURATION_BOUNDS.findIndex((bound) => ms <= bound);
-    buckets[b < 0 ? RUN_DURATION_BOUNDS.length : b]!++;
-  }
-  const t0 = nowNanos(Date.now() - 60_000);
-  const t1 = nowNanos();
-  const errors = Object.entries(f.errors ?? {});
-  return {
-    resourceMetrics: [
-      {
-        resource: resource(deviceId, batchId, channel),
-        scopeMetrics: [
-          {
-            scope: { name: '@outpost/runtime', version: '0.1.0' },
-            metrics: [
-              {
-                name: METRIC.runDuration,
-                unit: 'ms',
-                histogram: {
-                  aggregationTemporality: 1,
-                  dataPoints: [
-                    {
-                      attributes: subject,
-                      startTimeUnixNano: t0,
-                      timeUnixNano: t1,
-                      count: String(durations.length),
-                      sum: durations.reduce((a, b) => a + b, 0),
-                      bucketCounts: buckets.map(String),
-                      explicitBounds: [...RUN_DURATION_BOUNDS],
-                    },
-                  ],
-                },
-              },
-              {
-                name: METRIC.runs,
-                sum: {
-                  aggregationTemporality: 1,
-                  isMonotonic: true,
-                  dataPoints: [
-                    { attributes: subject, startTimeUnixNano: t0, timeUnixNano: t1, asInt: String(durations.length) },
-                  ],
-                },
-              },
-              ...(errors.length
-                ? [
-                    {
-                      name: METRIC.errors,
-                      sum: {
-                        aggregationTemporality: 1,
-                        isMonotonic: true,
-                        dataPoints: errors.map(([code, n]) => ({
-                          attributes: [...subject, s(ATTR.errorCode, code)],
-                          startTimeUnixNano: t0,
-                          timeUnixNano: t1,
-                          asInt: String(n),
-                        })),
-                      },
-                    },
-                  ]
-                : []),
-              ...(f.padding
-                ? [
-                    {
-                      name: METRIC.storageBytes,
-                      gauge: {
-                        dataPoints: Array.from({ length: f.padding }, (_, k) => ({
-                          attributes: [s(ATTR.model, `m${k}`)],
-                          timeUnixNano: t1,
-                          asInt: String(1000 + k),
-                        })),
-                      },
-                    },
-                  ]
-                : []),
-            ],
-          },
-        ],
-      },
-    ],
-  };
-}
-
-/** An ExportLogsServiceRequest with update events and, optionally, a drift event. */
-function logsBody(
-  deviceId: string,
-  batchId: string | undefined,
-  updates: { version: string; kind: string; from?: string }[],
-  drift?: { psi: number; kl: number },
-) {
-  const t = nowNanos();
-  return {
-    resourceLogs: [
-      {
-        resource: resource(deviceId, batchId),
-        scopeLogs: [
-          {
-            scope: { name: '@outpost/runtime' },
-            logRecords: [
-              ...updates.map((u) => ({
-                timeUnixNano: t,
-                eventName: EVENT.update,
-                severityNumber: 9,
-                attributes: [
-                  s('event.name', EVENT.update),
-                  s(ATTR.model, 'digits'),
-                  s(ATTR.version, u.version),
-                  s(ATTR.updateKind, u.kind),
-                  ...(u.from ? [s(ATTR.fromVersion, u.from)] : []),
-                ],
-              })),
-              ...(drift
-                ? [
-                    {
-                      timeUnixNano: t,
-                      eventName: EVENT.drift,
-                      severityNumber: 13,
-                      attributes: [
-                        s(ATTR.model, 'digits'),
-                        s(ATTR.version, '1.1.0'),
-                        s(ATTR.tensor, 'logits'),
-                        d(METRIC.driftPsi, drift.psi),
-                        d(METRIC.driftKl, drift.kl),
-                      ],
-                    },
-                  ]
-                : []),
-            ],
-          },
-        ],
-      },
-    ],
-  };
-}
+import { logsBody, metricsBody } from './testing/otlp-bodies.js';
+import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
 
 //#region tests
-async function openApp(t: Partial<TelemetryOptions> = {}) {
+/** The storage adapters every ingest and API test runs against. */
+type Engine = 'sqlite' | 'postgres';
+let postgres: Promise<PostgresForTests> | undefined;
+afterAll(async () => (await postgres)?.stop());
+
+async function openStorage(engine: Engine, dir: string): Promise<StorageAdapter> {
+  if (engine === 'sqlite') return openSqliteStorage(join(dir, 'data/outpost.db'));
+  postgres ??= startPostgres();
+  return openPostgresStorage(await (await postgres).createDatabase());
+}
+
+async function openApp(t: Partial<TelemetryOptions> = {}, engine: Engine = 'sqlite') {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-telemetry-'));
   await mkdir(join(dir, 'repo/metadata'), { recursive: true });
-  const storage = openSqliteStorage(join(dir, 'data/outpost.db'));
+  const storage = await openStorage(engine, dir);
   const app = createServer({
     repo: join(dir, 'repo'),
     telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN, ...t },
@@ -229,10 +64,10 @@ async function overview(app: FastifyInstance) {
   return res.json();
 }
 
-describe('telemetry ingest (OTLP/HTTP JSON)', () => {
+describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON) into %s', (engine) => {
   let ctx: Awaited<ReturnType<typeof openApp>>;
   beforeAll(async () => {
-    ctx = await openApp();
+    ctx = await openApp({}, engine);
   });
   afterAll(async () => ctx.close());
 

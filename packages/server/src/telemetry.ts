@@ -14,6 +14,9 @@ import {
 } from './otlp.js';
 import type { StorageAdapter, TelemetryQuery } from './storage.js';
 
+/** Seconds a device waits before resending a batch the storage could not take. */
+const STORAGE_RETRY_AFTER_S = 5;
+
 /** Telemetry options of `createServer`: ingest, storage, auth, limits, forwarding. */
 export interface TelemetryOptions {
   /** Where batches are stored (`openSqliteStorage()` for the default SQLite file). */
@@ -176,7 +179,18 @@ export async function telemetryRoutes(app: FastifyInstance, options: TelemetryOp
         kind === 'metrics' ? { ...metricRows(body, now), events: [] } : { ...eventRows(body, now), points: [] };
       // Without any batch id nothing can be deduplicated: the batch is stored under a fresh one.
       const batch: TelemetryBatch = { id: claimed ?? randomUUID(), kind, receivedAtMs: now, ...rows };
-      const { stored } = await storage.ingest(batch);
+      let stored: boolean;
+      try {
+        ({ stored } = await storage.ingest(batch));
+      } catch (err) {
+        // The database is unreachable or failed the transaction: nothing of the batch was kept,
+        // and the device keeps it queued and sends it again (OTLP: 503 is retryable).
+        req.log.error({ err, batch: batch.id }, 'telemetry storage failed');
+        return reply
+          .code(503)
+          .header('Retry-After', String(STORAGE_RETRY_AFTER_S))
+          .send({ code: 14, message: 'telemetry storage unavailable; retry later' });
+      }
       if (stored && forward) forward.enqueue(OTLP_PATHS[kind], JSON.stringify(req.body), batch.id);
       return reply.code(200).send({});
     };

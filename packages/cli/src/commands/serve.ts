@@ -1,13 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer, openSqliteStorage, TELEMETRY_DEFAULTS } from '@outpost/server';
+import { createServer, openPostgresStorage, openSqliteStorage, TELEMETRY_DEFAULTS } from '@outpost/server';
 import type { StorageAdapter, TelemetryOptions } from '@outpost/server';
 import type { Command } from '../cli.js';
 import { UsageError } from '../cli.js';
 import { parse, required } from '../repo/options.js';
 
 const usage = `usage: outpost serve --repo <dir> [--port 8080] [--host 127.0.0.1] [--log] [--json]
-         [--device-token <t>]... [--admin-token <t>] [--data ./outpost-data] [--forward <url>]
+         [--device-token <t>]... [--admin-token <t>] [--data ./outpost-data | --database <url>]
+         [--forward <url>]
          [--body-limit <bytes>] [--rate-limit <n>]
 
 Serves a model repository over HTTP: /metadata/* (revalidated on every use) and /targets/*
@@ -16,8 +17,10 @@ Cross-Origin-Resource-Policy: cross-origin. Runs until interrupted (Ctrl-C).
 
 With a device token it also takes telemetry: OTLP/HTTP JSON on POST /v1/metrics and /v1/logs
 (Authorization: Bearer <device token>; idempotent by the Idempotency-Key header), stored in
-SQLite at <data>/outpost.db (WAL; created on first start), and answers the read-only dashboard
-API under /api/ (Authorization: Bearer <admin token>).
+SQLite at <data>/outpost.db (WAL; created on first start) or in PostgreSQL (--database), and
+answers the read-only dashboard API under /api/ (Authorization: Bearer <admin token>). Several
+servers behind a load balancer share one PostgreSQL database; a batch retried to any of them is
+stored once.
 
 options:
   --port <n>            the port (default 8080; 0 picks a free one)
@@ -27,7 +30,9 @@ options:
   --device-token <t>    a fleet's device token (repeat for several fleets); or OUTPOST_DEVICE_TOKEN
                         (comma-separated). Without one, no telemetry is taken.
   --admin-token <t>     the token of the /api/ dashboard API; or OUTPOST_ADMIN_TOKEN
-  --data <dir>          where the telemetry database lives (default ./outpost-data)
+  --data <dir>          where the SQLite telemetry database lives (default ./outpost-data)
+  --database <url>      store telemetry in PostgreSQL instead (postgres://user:pass@host:5432/db; the
+                        schema is created on first start); or OUTPOST_DATABASE_URL
   --forward <url>       also pass each stored batch on to this OTLP/HTTP endpoint (a Collector)
   --body-limit <bytes>  the largest telemetry request (default ${TELEMETRY_DEFAULTS.bodyLimit}); larger: 413
   --rate-limit <n>      telemetry requests per minute per device (default ${TELEMETRY_DEFAULTS.rateLimit.max}; 0: off)
@@ -64,6 +69,7 @@ export const serveCommand: Command = {
       'device-token': { type: 'string', multiple: true },
       'admin-token': { type: 'string' },
       data: { type: 'string', default: './outpost-data' },
+      database: { type: 'string' },
       forward: { type: 'string' },
       'body-limit': { type: 'string' },
       'rate-limit': { type: 'string' },
@@ -86,10 +92,25 @@ export const serveCommand: Command = {
       throw new UsageError('telemetry needs a device token (--device-token or OUTPOST_DEVICE_TOKEN)');
     }
 
+    const database = v.database ?? (env.OUTPOST_DATABASE_URL || undefined);
+    if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
+      throw new UsageError('--database must be a postgres:// URL');
+    }
+
     let storage: StorageAdapter | undefined;
     let telemetry: TelemetryOptions | undefined;
+    // Where telemetry goes, as printed: never the database password.
+    let where: string | null = null;
     if (deviceTokens.length) {
-      storage = openSqliteStorage(join(v.data, 'outpost.db'));
+      if (database) {
+        storage = await openPostgresStorage(database);
+        const shown = new URL(database);
+        if (shown.password) shown.password = '***';
+        where = shown.toString();
+      } else {
+        storage = openSqliteStorage(join(v.data, 'outpost.db'));
+        where = join(v.data, 'outpost.db');
+      }
       const perMinute = count(v['rate-limit'], '--rate-limit', TELEMETRY_DEFAULTS.rateLimit.max);
       telemetry = {
         storage,
@@ -104,11 +125,10 @@ export const serveCommand: Command = {
     const app = createServer({ repo: v.repo!, logger: v.log, telemetry });
     try {
       const address = await app.listen({ port, host: v.host });
-      const data = telemetry ? join(v.data, 'outpost.db') : null;
       io.out(
         v.json
-          ? JSON.stringify({ url: address, repo: v.repo, telemetry: data })
-          : `serving ${v.repo} at ${address}` + (data ? `; telemetry into ${data}` : ''),
+          ? JSON.stringify({ url: address, repo: v.repo, telemetry: where })
+          : `serving ${v.repo} at ${address}` + (where ? `; telemetry into ${where}` : ''),
       );
       if (telemetry && !adminToken) io.err('no admin token: the /api/ dashboard API answers 401 to everyone');
       if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));

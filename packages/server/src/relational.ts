@@ -1,0 +1,399 @@
+import { EVENT, METRIC } from '@outpost/protocol';
+import type { DeviceInfo, TelemetryBatch } from './otlp.js';
+import type { DeviceRow, DriftRow, HealthRow, LatencyRow, TelemetryQuery, UpdateRow, VersionRow } from './storage.js';
+import { histogramQuantile } from './storage.js';
+
+// What the SQL storage adapters (SQLite, PostgreSQL) share: the tables' columns, the rows a batch
+// becomes, the dashboard's queries (named parameters, `@name`, in SQL both engines run), and how
+// their rows become the API's answers. Each adapter keeps only its connection, DDL and upserts.
+
+/** Columns of `points`, in the order {@link batchRows} fills them. */
+export const POINT_COLUMNS = [
+  'batch_id',
+  'device_id',
+  'channel',
+  'metric',
+  'kind',
+  'temporality',
+  'start_ms',
+  'time_ms',
+  'model',
+  'version',
+  'variant',
+  'backend',
+  'error_code',
+  'load_kind',
+  'tensor',
+  'value',
+  'count',
+  'sum',
+  'bounds',
+  'buckets',
+] as const;
+
+/** Columns of `events`, in the order {@link batchRows} fills them. */
+export const EVENT_COLUMNS = [
+  'batch_id',
+  'device_id',
+  'channel',
+  'name',
+  'time_ms',
+  'model',
+  'version',
+  'variant',
+  'backend',
+  'update_kind',
+  'from_version',
+  'tensor',
+  'psi',
+  'kl',
+  'error_code',
+  'attributes',
+] as const;
+
+/** Points per INSERT: per-statement overhead, not the database, dominated one row at a time. */
+export const POINTS_PER_STATEMENT = 50;
+
+/** A device's row as the upsert takes it (named parameters). */
+export interface DeviceParams {
+  deviceId: string;
+  seenMs: number;
+  channel: string | null;
+  runtimeVersion: string | null;
+  browser: string | null;
+  browserMajor: string | null;
+  cores: number | null;
+  memoryGb: number | null;
+  gpuVendor: string | null;
+}
+
+/** Everything one batch writes, as plain parameter rows. */
+export interface BatchRows {
+  devices: DeviceParams[];
+  /** One array per point, in {@link POINT_COLUMNS} order. */
+  points: unknown[][];
+  /** One array per event, in {@link EVENT_COLUMNS} order. */
+  events: unknown[][];
+  /** [device_id, model, version, channel, last_seen_ms]: which version a device was seen running. */
+  deviceModels: [string, string, string, string | null, number][];
+}
+
+/** The rows a batch becomes. */
+export function batchRows(b: TelemetryBatch): BatchRows {
+  const channels = new Map<string, string | null>();
+  const seen = new Map<string, DeviceInfo>();
+  for (const d of b.devices) {
+    channels.set(d.deviceId, d.channel ?? null);
+    seen.set(d.deviceId, d);
+  }
+  const devices = [...seen.values()].map((d) => ({
+    deviceId: d.deviceId,
+    seenMs: b.receivedAtMs,
+    channel: d.channel ?? null,
+    runtimeVersion: d.runtimeVersion ?? null,
+    browser: d.browser ?? null,
+    browserMajor: d.browserMajor ?? null,
+    cores: d.cores ?? null,
+    memoryGb: d.memoryGb ?? null,
+    gpuVendor: d.gpuVendor ?? null,
+  }));
+  // Which version a device runs: the newest time any of its points or activations names it.
+  const running = new Map<string, [string, string, string, number]>();
+  const runs = (deviceId: string, model?: string, version?: string, timeMs = 0) => {
+    if (!model || !version) return;
+    const k = `${deviceId}\u0000${model}\u0000${version}`;
+    const prev = running.get(k);
+    if (!prev || prev[3] < timeMs) running.set(k, [deviceId, model, version, timeMs]);
+  };
+  const points = b.points.map((p) => {
+    runs(p.deviceId, p.model, p.version, p.timeMs);
+    return [
+      b.id,
+      p.deviceId,
+      channels.get(p.deviceId) ?? null,
+      p.metric,
+      p.kind,
+      p.temporality,
+      p.startMs,
+      p.timeMs,
+      p.model ?? null,
+      p.version ?? null,
+      p.variant ?? null,
+      p.backend ?? null,
+      p.errorCode ?? null,
+      p.loadKind ?? null,
+      p.tensor ?? null,
+      p.value ?? null,
+      p.count ?? null,
+      p.sum ?? null,
+      p.bounds ? JSON.stringify(p.bounds) : null,
+      p.buckets ? JSON.stringify(p.buckets) : null,
+    ];
+  });
+  const events = b.events.map((e) => {
+    if (e.name === EVENT.update && e.updateKind === 'activated') runs(e.deviceId, e.model, e.version, e.timeMs);
+    return [
+      b.id,
+      e.deviceId,
+      channels.get(e.deviceId) ?? null,
+      e.name,
+      e.timeMs,
+      e.model ?? null,
+      e.version ?? null,
+      e.variant ?? null,
+      e.backend ?? null,
+      e.updateKind ?? null,
+      e.fromVersion ?? null,
+      e.tensor ?? null,
+      e.psi ?? null,
+      e.kl ?? null,
+      e.errorCode ?? null,
+      JSON.stringify(e.attributes),
+    ];
+  });
+  const deviceModels = [...running.values()].map(
+    ([deviceId, model, version, timeMs]) =>
+      [deviceId, model, version, channels.get(deviceId) ?? null, timeMs] as [
+        string,
+        string,
+        string,
+        string | null,
+        number,
+      ],
+  );
+  return { devices, points, events, deviceModels };
+}
+
+/** Splits `rows` into runs of at most `size`. */
+export function chunked<T>(rows: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+/** Parameters every dashboard query takes. */
+export interface QueryParams {
+  sinceMs: number;
+  model: string | null;
+  [name: string]: unknown;
+}
+
+export const queryParams = (q: TelemetryQuery, extra: Record<string, unknown> = {}): QueryParams => ({
+  sinceMs: q.sinceMs,
+  model: q.model ?? null,
+  ...extra,
+});
+
+/** `@model` matches any model when null. The cast types the parameter for PostgreSQL. */
+const MODEL_FILTER = '(CAST(@model AS TEXT) IS NULL OR model = @model)';
+
+/**
+ * Cumulative series (temporality 2) report running totals: only the latest point of each series
+ * counts. Delta points and gauges all count.
+ */
+const latest = (cols: string) => `
+SELECT ${cols} FROM (
+  SELECT *, CASE WHEN temporality = 2 THEN ROW_NUMBER() OVER (
+    PARTITION BY device_id, metric, model, version, variant, backend, error_code, load_kind, tensor, start_ms
+    ORDER BY time_ms DESC) ELSE 1 END AS rn
+  FROM points WHERE metric = @metric AND time_ms >= @sinceMs AND ${MODEL_FILTER}
+) AS p WHERE rn = 1`;
+
+/** The dashboard's queries, with named parameters. */
+export const QUERIES = {
+  devices: 'SELECT * FROM devices WHERE last_seen_ms >= @sinceMs ORDER BY last_seen_ms DESC LIMIT 10000',
+  // Each device counts once per model, at the version it was last seen running.
+  versions: `SELECT channel, model, version, COUNT(*) AS devices FROM (
+      SELECT *, ROW_NUMBER() OVER (PARTITION BY device_id, model ORDER BY last_seen_ms DESC) AS rn
+      FROM device_models WHERE last_seen_ms >= @sinceMs AND ${MODEL_FILTER}
+    ) AS d WHERE rn = 1 GROUP BY channel, model, version ORDER BY channel, model, version`,
+  latency: latest('model, version, backend, bounds, buckets, count, sum'),
+  sums: `SELECT model, version, backend, error_code, SUM(value) AS total FROM (${latest('*')}) AS l
+    GROUP BY model, version, backend, error_code`,
+  updates: `SELECT model, version, update_kind, COUNT(*) AS n, COUNT(DISTINCT device_id) AS devices FROM events
+    WHERE name = @name AND time_ms >= @sinceMs AND ${MODEL_FILTER}
+    GROUP BY model, version, update_kind ORDER BY model, version`,
+  drift: `SELECT * FROM events WHERE name = @name AND time_ms >= @sinceMs AND ${MODEL_FILTER}
+    ORDER BY time_ms DESC LIMIT 1000`,
+  batchCount: 'SELECT kind, COUNT(*) AS n FROM batches GROUP BY kind',
+} as const;
+
+/** Runs one of {@link QUERIES}: what an adapter provides. */
+export type Query = <R>(sql: string, params: QueryParams | Record<string, never>) => Promise<R[]>;
+
+const orUndef = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+
+const subjectKey = (r: { model: string | null; version: string | null; backend: string | null }) =>
+  `${r.model ?? ''}\u0000${r.version ?? ''}\u0000${r.backend ?? ''}`;
+
+/** The dashboard's reads over any SQL engine that runs {@link QUERIES}. */
+export class TelemetryReads {
+  constructor(private readonly query: Query) {}
+
+  async devices(q: TelemetryQuery): Promise<DeviceRow[]> {
+    type Row = {
+      device_id: string;
+      first_seen_ms: number;
+      last_seen_ms: number;
+      batches: number;
+      channel: string | null;
+      runtime_version: string | null;
+      browser: string | null;
+      browser_major: string | null;
+      cores: number | null;
+      memory_gb: number | null;
+      gpu_vendor: string | null;
+    };
+    const rows = await this.query<Row>(QUERIES.devices, queryParams(q));
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      firstSeenMs: r.first_seen_ms,
+      lastSeenMs: r.last_seen_ms,
+      batches: r.batches,
+      channel: orUndef(r.channel),
+      runtimeVersion: orUndef(r.runtime_version),
+      browser: orUndef(r.browser),
+      browserMajor: orUndef(r.browser_major),
+      cores: orUndef(r.cores),
+      memoryGb: orUndef(r.memory_gb),
+      gpuVendor: orUndef(r.gpu_vendor),
+    }));
+  }
+
+  versions(q: TelemetryQuery): Promise<VersionRow[]> {
+    return this.query<VersionRow>(QUERIES.versions, queryParams(q));
+  }
+
+  async latency(q: TelemetryQuery): Promise<LatencyRow[]> {
+    type Row = {
+      model: string | null;
+      version: string | null;
+      backend: string | null;
+      bounds: string | null;
+      buckets: string | null;
+      count: number | null;
+      sum: number | null;
+    };
+    const rows = await this.query<Row>(QUERIES.latency, queryParams(q, { metric: METRIC.runDuration }));
+    const groups = new Map<string, { row: Row; bounds: number[]; buckets: number[]; count: number; sum: number }>();
+    for (const r of rows) {
+      const bounds = JSON.parse(r.bounds ?? '[]') as number[];
+      const buckets = JSON.parse(r.buckets ?? '[]') as number[];
+      // Points with other bounds than their group's first are a different histogram: their own row.
+      const key = `${subjectKey(r)}\u0000${r.bounds ?? ''}`;
+      const g = groups.get(key);
+      if (!g) {
+        groups.set(key, { row: r, bounds, buckets: [...buckets], count: r.count ?? 0, sum: r.sum ?? 0 });
+        continue;
+      }
+      buckets.forEach((c, i) => (g.buckets[i] = (g.buckets[i] ?? 0) + c));
+      g.count += r.count ?? 0;
+      g.sum += r.sum ?? 0;
+    }
+    return [...groups.values()].map((g) => ({
+      model: orUndef(g.row.model),
+      version: orUndef(g.row.version),
+      backend: orUndef(g.row.backend),
+      runs: g.count,
+      p50: histogramQuantile(g.bounds, g.buckets, 0.5),
+      p95: histogramQuantile(g.bounds, g.buckets, 0.95),
+      p99: histogramQuantile(g.bounds, g.buckets, 0.99),
+      mean: g.count > 0 ? g.sum / g.count : null,
+    }));
+  }
+
+  async health(q: TelemetryQuery): Promise<HealthRow[]> {
+    type Row = {
+      model: string | null;
+      version: string | null;
+      backend: string | null;
+      error_code: string | null;
+      total: number;
+    };
+    const sums = (metric: string) => this.query<Row>(QUERIES.sums, queryParams(q, { metric }));
+    const out = new Map<string, HealthRow>();
+    const row = (r: Row) => {
+      const key = subjectKey(r);
+      let h = out.get(key);
+      if (!h) {
+        h = {
+          model: orUndef(r.model),
+          version: orUndef(r.version),
+          backend: orUndef(r.backend),
+          runs: 0,
+          errors: 0,
+          errorRate: null,
+          errorsByCode: {},
+          fallbacks: 0,
+        };
+        out.set(key, h);
+      }
+      return h;
+    };
+    for (const r of await sums(METRIC.runs)) row(r).runs += r.total;
+    for (const r of await sums(METRIC.errors)) {
+      const h = row(r);
+      h.errors += r.total;
+      const code = r.error_code ?? 'UNKNOWN';
+      h.errorsByCode[code] = (h.errorsByCode[code] ?? 0) + r.total;
+    }
+    for (const r of await sums(METRIC.fallbacks)) row(r).fallbacks += r.total;
+    for (const h of out.values()) h.errorRate = h.runs + h.errors > 0 ? h.errors / (h.runs + h.errors) : null;
+    return [...out.values()];
+  }
+
+  async updates(q: TelemetryQuery): Promise<UpdateRow[]> {
+    type Row = { model: string | null; version: string | null; update_kind: string | null; n: number; devices: number };
+    const rows = await this.query<Row>(QUERIES.updates, queryParams(q, { name: EVENT.update }));
+    const out = new Map<string, UpdateRow>();
+    for (const r of rows) {
+      const key = `${r.model ?? ''}\u0000${r.version ?? ''}`;
+      let u = out.get(key);
+      if (!u) {
+        u = { model: r.model, version: r.version, events: {}, devices: 0, rollbackRate: null };
+        out.set(key, u);
+      }
+      u.events[r.update_kind ?? 'unknown'] = r.n;
+      u.devices = Math.max(u.devices, r.devices);
+    }
+    for (const u of out.values()) {
+      const activated = u.events['activated'] ?? 0;
+      u.rollbackRate = activated > 0 ? (u.events['rolled-back'] ?? 0) / activated : null;
+    }
+    return [...out.values()];
+  }
+
+  async drift(q: TelemetryQuery): Promise<DriftRow[]> {
+    type Row = {
+      device_id: string;
+      time_ms: number;
+      model: string | null;
+      version: string | null;
+      variant: string | null;
+      backend: string | null;
+      tensor: string | null;
+      psi: number | null;
+      kl: number | null;
+      attributes: string;
+    };
+    const rows = await this.query<Row>(QUERIES.drift, queryParams(q, { name: EVENT.drift }));
+    return rows.map((r) => ({
+      deviceId: r.device_id,
+      timeMs: r.time_ms,
+      model: orUndef(r.model),
+      version: orUndef(r.version),
+      variant: orUndef(r.variant),
+      backend: orUndef(r.backend),
+      tensor: r.tensor,
+      psi: r.psi,
+      kl: r.kl,
+      attributes: JSON.parse(r.attributes) as DriftRow['attributes'],
+    }));
+  }
+
+  async batchCount(): Promise<{ metrics: number; logs: number }> {
+    const rows = await this.query<{ kind: string; n: number }>(QUERIES.batchCount, {});
+    const n = (k: string) => rows.find((r) => r.kind === k)?.n ?? 0;
+    return { metrics: n('metrics'), logs: n('logs') };
+  }
+}
