@@ -31,6 +31,11 @@ export const RESOURCE = {
   browserMajor: 'outpost.device.browser_major',
   runtimeVersion: 'outpost.runtime.version',
   channel: 'outpost.channel',
+  /**
+   * The share of runs (0 to 1) whose duration and drift figures the device records: run and error
+   * counts are exact, the run duration histogram's count is the sample's.
+   */
+  sampleRate: 'outpost.telemetry.sample_rate',
 } as const;
 
 /** The `service.name` every Outpost runtime reports. */

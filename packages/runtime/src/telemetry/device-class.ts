@@ -39,6 +39,8 @@ export interface DeviceFacts {
   deviceId: string;
   runtimeVersion: string;
   channel?: string;
+  /** The share of runs whose duration (and drift figures) are recorded; counts are exact. */
+  sampleRate?: number;
 }
 
 /** The resource attributes of every batch: service, install id and the coarse device class. */
@@ -54,5 +56,6 @@ export function deviceResource(f: DeviceFacts): KeyValue[] {
     [RESOURCE.browserMajor]: browser.major,
     [RESOURCE.runtimeVersion]: f.runtimeVersion,
     [RESOURCE.channel]: f.channel,
+    [RESOURCE.sampleRate]: f.sampleRate,
   });
 }

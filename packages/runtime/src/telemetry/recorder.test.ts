@@ -30,14 +30,18 @@ describe('Recorder', () => {
     expect(metrics.find((m) => m.name === METRIC.runs)!.sum!.dataPoints[0]!.asInt).toBe(String(4 * N));
   });
 
-  it('samples runs at sampleRate, never loads', () => {
+  it('times a sample of runs at sampleRate, but counts every run and error; loads are never sampled', () => {
     let x = 0;
     const rec = new Recorder({ sampleRate: 0.25, drift: DRIFT, random: () => (x++ % 4) / 4 });
     const s = rec.seriesOf({ model: 'm', version: '1', variant: '', backend: 'wasm' });
-    for (let i = 0; i < 400; i++) if (rec.sampled()) rec.run(s, 1);
+    // As api.ts does per run: only a sampled run brings its duration.
+    for (let i = 0; i < 400; i++) rec.run(s, rec.sampled() ? 1 : undefined);
+    for (let i = 0; i < 7; i++) rec.error(s, 'RUN_FAILED');
     rec.load(s, 100, 'warm', false);
     const { metrics } = rec.collect();
-    expect(metrics.find((m) => m.name === METRIC.runs)!.sum!.dataPoints[0]!.asInt).toBe('100');
+    expect(metrics.find((m) => m.name === METRIC.runs)!.sum!.dataPoints[0]!.asInt).toBe('400');
+    expect(metrics.find((m) => m.name === METRIC.errors)!.sum!.dataPoints[0]!.asInt).toBe('7');
+    expect(metrics.find((m) => m.name === METRIC.runDuration)!.histogram!.dataPoints[0]!.count).toBe('100');
     expect(metrics.find((m) => m.name === METRIC.cacheHits)!.sum!.dataPoints[0]!.asInt).toBe('1');
     expect(new Recorder({ sampleRate: 0, drift: DRIFT }).sampled()).toBe(false);
   });

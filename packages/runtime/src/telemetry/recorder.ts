@@ -146,8 +146,9 @@ const MAX_PENDING_LOGS = 1000;
 
 /**
  * Telemetry recorded in memory where runs happen (the worker), aggregated per series and
- * handed over as OTLP metrics and logs on a timer. Per-run calls are sampled (`sampleRate`);
- * loads and update events are not.
+ * handed over as OTLP metrics and logs on a timer. Runs and errors are all counted; the run
+ * duration histogram and drift windows take a sample of runs (`sampleRate`, reported in the
+ * resource); loads and update events are not sampled.
  */
 export class Recorder {
   private readonly series = new Map<string, Series>();
@@ -205,19 +206,22 @@ export class Recorder {
       }));
   }
 
-  /** Whether this run is recorded (the sample decision, made once per run). */
+  /** Whether this run is timed and binned for drift (the sample decision, made once per run). */
   sampled(): boolean {
     const rate = this.options.sampleRate;
     return rate >= 1 || (rate > 0 && (this.options.random ?? Math.random)() < rate);
   }
 
-  /** A run that returned, `ms` long. Call only for sampled runs. */
-  run(s: Series, ms: number): void {
+  /**
+   * A run that returned: every run is counted (a counter costs nothing), so run and error counts
+   * are exact at any sample rate; only sampled runs bring their duration `ms`.
+   */
+  run(s: Series, ms?: number): void {
     s.runs++;
-    s.run.add(ms);
+    if (ms !== undefined) s.run.add(ms);
   }
 
-  /** A run that failed with `code`. Call only for sampled runs. */
+  /** A run that failed with `code`: every failure is counted, sampled or not. */
   error(s: Series, code: string): void {
     s.errors.set(code, (s.errors.get(code) ?? 0) + 1);
   }
