@@ -16,10 +16,15 @@ interface Received {
 }
 
 /** A loopback OTLP/HTTP receiver, reached by the page as /otlp on its own origin. */
-async function receiver(
-  page: Page,
-): Promise<{ url: string; received: Received[]; offline: { on: boolean }; close: () => Promise<void> }> {
+async function receiver(page: Page): Promise<{
+  url: string;
+  received: Received[];
+  offline: { on: boolean };
+  answer: { status: number };
+  close: () => Promise<void>;
+}> {
   const received: Received[] = [];
+  const answer = { status: 200 };
   const server: Server = createServer((req, res) => {
     const cors = {
       'Access-Control-Allow-Origin': '*',
@@ -34,7 +39,7 @@ async function receiver(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(200, { ...cors, 'Content-Type': 'application/json' }).end('{}');
+      res.writeHead(answer.status, { ...cors, 'Content-Type': 'application/json' }).end('{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -52,6 +57,7 @@ async function receiver(
     url: '/otlp',
     received,
     offline,
+    answer,
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -233,6 +239,50 @@ test('T4: when the page is hidden, what was recorded goes out with keepalive', a
     const names = body.resourceMetrics[0]!.scopeMetrics[0]!.metrics.map((m) => m.name);
     expect(names).toContain('outpost.load.duration');
     await expect.poll(() => queued(page)).toBe(0);
+  } finally {
+    await page.evaluate(() => (window as unknown as { rt?: { close(): Promise<void> } }).rt?.close());
+    await rx.close();
+  }
+});
+
+test("a wrong token: batches the endpoint refuses for good reach the app's error handler from the worker", async ({
+  page,
+}) => {
+  const rx = await receiver(page);
+  rx.answer.status = 401;
+  try {
+    await openHarness(page);
+    await clearStore(page);
+    await page.evaluate(
+      async ({ vad, endpoint }) => {
+        const w = window as unknown as Record<string, unknown>;
+        const errors: unknown[] = [];
+        w.errors = errors;
+        const rt = await window.outpost.createRuntime({
+          backends: ['wasm'],
+          telemetry: { endpoint, token: 'wrong', flushEvery: '1s' },
+        });
+        rt.on('error', (e) => {
+          const err = e.error as Error & { code?: string; status?: number; batches?: number };
+          errors.push({ source: e.source, name: err.name, code: err.code, status: err.status, batches: err.batches });
+        });
+        w.rt = rt;
+        await rt.load(vad);
+      },
+      { vad, endpoint: rx.url },
+    );
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { errors: unknown[] }).errors.length), { timeout: 10_000 })
+      .toBeGreaterThan(0);
+    const [first] = await page.evaluate(() => (window as unknown as { errors: unknown[] }).errors);
+    expect(first).toMatchObject({
+      source: 'telemetry',
+      name: 'TelemetryError',
+      code: 'TELEMETRY_REFUSED',
+      status: 401,
+    });
+    expect((first as { batches: number }).batches).toBeGreaterThan(0);
+    expect(rx.received.length).toBeGreaterThan(0);
   } finally {
     await page.evaluate(() => (window as unknown as { rt?: { close(): Promise<void> } }).rt?.close());
     await rx.close();

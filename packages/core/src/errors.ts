@@ -28,7 +28,8 @@ export type ErrorCode =
   | 'METADATA_ROLLBACK'
   | 'METADATA_EXPIRED'
   | 'METADATA_MISMATCH'
-  | 'UPDATE_FAILED';
+  | 'UPDATE_FAILED'
+  | 'TELEMETRY_REFUSED';
 
 /** Base class of every error Outpost throws. */
 export class OutpostError extends Error {
@@ -258,6 +259,26 @@ export class UpdateError extends OutpostError {
   }
 }
 
+/**
+ * The telemetry endpoint refused batches for good (400, 401, 403, 413 that cannot be split):
+ * they are kept aside in the queue, never resent. Usually a wrong token or endpoint.
+ */
+export class TelemetryError extends OutpostError {
+  override name = 'TelemetryError';
+  constructor(
+    message: string,
+    /** The HTTP status of the last refusal. */
+    readonly status: number,
+    /** Batches set aside in the flush that raised this. */
+    readonly batches: number,
+  ) {
+    super('TELEMETRY_REFUSED', message);
+  }
+  override details() {
+    return { status: this.status, batches: this.batches };
+  }
+}
+
 /** An error as it crosses the worker boundary. */
 export interface SerializedError {
   name: string;
@@ -345,6 +366,9 @@ export function deserializeError(s: SerializedError): Error {
       break;
     case 'UpdateError':
       err = new UpdateError(s.message, str('model'), str('version'));
+      break;
+    case 'TelemetryError':
+      err = new TelemetryError(s.message, num('status') ?? 0, num('batches') ?? 0);
       break;
     default:
       err = new Error(s.message);

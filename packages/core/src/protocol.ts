@@ -1,11 +1,12 @@
 import type { BackendId, CachedModel, CacheUsage, LoadedModelInfo, LoadProgress, ModelSource } from './model.js';
+import type { SerializedError } from './errors.js';
 import type { TensorMap } from './tensor.js';
 
 /**
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -62,10 +63,18 @@ export interface TelemetryUpdateEvent {
 }
 
 /** What one flush of the telemetry queue did. */
+/** A failure in the background, away from any call the app made, as it crosses the worker boundary. */
+export interface BackgroundFailure {
+  source: 'telemetry';
+  error: SerializedError;
+}
+
 export interface TelemetryFlushReport {
   sent: number;
   /** Batches the server refused for good (400 and other 4xx): kept aside, never resent. */
   setAside: number;
+  /** The HTTP status of the last refusal, when there was one. */
+  refusedStatus?: number;
   split: number;
   /** Batches left for a later flush (429, 5xx, offline), and when the next may go (ms epoch). */
   pending: number;
@@ -165,8 +174,15 @@ export interface RunResult {
  */
 export interface WorkerApi {
   hello(): { protocol: number };
-  /** `now`: the app's clock (ms since the epoch), read once per update cycle. */
-  init(config: WorkerConfig, now?: () => number | Promise<number>): Promise<void>;
+  /**
+   * `now`: the app's clock (ms since the epoch), read once per update cycle. `report`: where the
+   * worker's background failures go (its telemetry timer), to reach the app's error handler.
+   */
+  init(
+    config: WorkerConfig,
+    now?: () => number | Promise<number>,
+    report?: (failure: BackgroundFailure) => void,
+  ): Promise<void>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
   run(req: RunRequest): Promise<RunResult>;
   dispose(modelId: number): Promise<void>;

@@ -1,5 +1,6 @@
 export { createRuntime, resolveThreads, Model, RUNTIME_DEFAULTS } from './main/index.js';
 export type {
+  BackgroundError,
   LoadOptions,
   ModelCache,
   RunOptions,
@@ -24,6 +25,7 @@ export {
   QuotaError,
   RunError,
   StorageError,
+  TelemetryError,
   UpdateError,
   WorkerError,
   PROTOCOL_VERSION,

@@ -1,5 +1,6 @@
 import {
   AbortError,
+  deserializeError,
   DisposedError,
   type CachedModel,
   type CacheUsage,
@@ -44,6 +45,18 @@ export interface ModelCache {
   ): Promise<{ name: string; version: string }>;
 }
 
+/**
+ * A failure away from any call the app made: an update check or install, or telemetry (its
+ * queue's storage, or batches the endpoint refused). Calls the app makes reject instead.
+ */
+export interface BackgroundError {
+  source: 'updates' | 'telemetry';
+  error: Error;
+  /** The model and version an update failure is about. */
+  name?: string;
+  version?: string;
+}
+
 /** A running Outpost runtime: one worker, its models and its store. */
 export interface Runtime {
   /**
@@ -58,6 +71,11 @@ export interface Runtime {
   cache: ModelCache;
   /** Over-the-air updates of models loaded by name. */
   updates: Updates;
+  /**
+   * The one place background failures go (update errors, telemetry that cannot be stored or was
+   * refused); returns the unsubscribe function. With no handler, they go to `console.error`.
+   */
+  on(event: 'error', handler: (e: BackgroundError) => void): () => void;
   /** Disposes every model and stops the worker. */
   close(): Promise<void>;
 }
@@ -138,12 +156,28 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     parseInterval,
   );
   if (telemetry) config.telemetry = telemetry;
+  const errorHandlers = new Set<(e: BackgroundError) => void>();
+  const backgroundError = (e: BackgroundError) => {
+    if (errorHandlers.size === 0) {
+      console.error(`Outpost (${e.source}):`, e.error);
+      return;
+    }
+    for (const h of errorHandlers) {
+      try {
+        h(e);
+      } catch (err) {
+        // A throwing handler must not stop the others, nor the runtime.
+        console.error('Outpost: an error handler threw', err);
+      }
+    }
+  };
   let callId = 0;
   const start = () =>
     startWorker(options.createWorker ?? defaultWorker, config, {
       timeoutMs: options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs,
       now: options.now,
       nextCallId: () => ++callId,
+      report: (f) => backgroundError({ source: f.source, error: deserializeError(f.error) }),
     });
   const primary = await start();
   const api = primary.api;
@@ -194,10 +228,23 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     activate: options.updates?.activate ?? RUNTIME_DEFAULTS.activate,
     deferOnSaveData: options.updates?.deferOnSaveData ?? true,
   });
+  // Offline is no failure (the check says so); a check that rejects is (storage, a dead worker).
   const background = () => {
-    updates.check().catch(() => undefined);
+    updates
+      .check()
+      .catch((error: unknown) =>
+        backgroundError({ source: 'updates', error: error instanceof Error ? error : new Error(String(error)) }),
+      );
   };
-  const detachTelemetry = telemetry ? attachTelemetry(() => api, telemetry, updates) : undefined;
+  updates.on('error', (d) => backgroundError({ source: 'updates', ...d }));
+  const detachTelemetry = telemetry
+    ? attachTelemetry(
+        () => api,
+        telemetry,
+        updates,
+        (error) => backgroundError({ source: 'telemetry', error }),
+      )
+    : undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   if (options.repository) {
     const every = parseInterval(options.updates?.checkEvery ?? RUNTIME_DEFAULTS.checkEvery);
@@ -237,6 +284,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       },
     },
     updates,
+    on(_event, handler) {
+      errorHandlers.add(handler);
+      return () => void errorHandlers.delete(handler);
+    },
     async close() {
       if (closed) return;
       if (timer !== undefined) clearInterval(timer);

@@ -1,4 +1,5 @@
 import type { TelemetryConfig, TelemetryFlushReport, TelemetryUpdateEvent } from '@outpost/core';
+import { refusalOf } from '../telemetry/refusal.js';
 import { DRIFT_PSI_THRESHOLD } from '@outpost/protocol';
 import { RUNTIME_DEFAULTS, type TelemetryOptions } from './options.js';
 import type { Updates } from './updates.js';
@@ -42,13 +43,22 @@ export interface TelemetryWorker {
  * The page's part of telemetry: update events go to the worker's recorder; the queue is sent
  * when the browser comes back online; when the page is hidden (perhaps about to close), the
  * aggregates are queued and up to 60 KB of the queue goes out with `keepalive` (T4), the rest
- * staying queued. Returns a function that detaches it all.
+ * staying queued. Failures (the queue's storage, batches refused for good) go to `fail`.
+ * Returns a function that detaches it all.
  */
-export function attachTelemetry(api: () => TelemetryWorker, config: TelemetryConfig, updates: Updates): () => void {
+export function attachTelemetry(
+  api: () => TelemetryWorker,
+  config: TelemetryConfig,
+  updates: Updates,
+  fail: (err: Error) => void,
+): () => void {
+  const failed = (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)));
+  const outcome = (r: TelemetryFlushReport) => {
+    const refused = refusalOf(r);
+    if (refused) fail(refused);
+  };
   const report = (e: TelemetryUpdateEvent) => {
-    void api()
-      .telemetryEvent(e)
-      .catch(() => undefined);
+    void api().telemetryEvent(e).catch(failed);
   };
   const offs = [
     updates.on('available', (p) => report({ kind: 'available', name: p.name, version: p.to, from: p.from })),
@@ -68,10 +78,7 @@ export function attachTelemetry(api: () => TelemetryWorker, config: TelemetryCon
       });
     }),
   ];
-  const online = () =>
-    void api()
-      .telemetryFlush()
-      .catch(() => undefined);
+  const online = () => void api().telemetryFlush().then(outcome, failed);
   // The page reads the queue only for the keepalive flush: that code (and idb) is a separate
   // chunk, fetched once here, so apps without telemetry do not carry it.
   const sender = Promise.all([import('../store/telemetry-queue.js'), import('../telemetry/send.js')]).then(
@@ -80,19 +87,22 @@ export function attachTelemetry(api: () => TelemetryWorker, config: TelemetryCon
       flushQueue: telemetry.flushQueue,
     }),
   );
+  // A failed import is reported when the page is hidden and the sender is needed.
   sender.catch(() => undefined);
   const hidden = () => {
     if (document.visibilityState !== 'hidden') return;
     void (async () => {
       const { queue, flushQueue } = await sender;
       await api().telemetryPersist();
-      await flushQueue(queue, {
-        endpoint: config.endpoint,
-        token: config.token,
-        keepalive: true,
-        maxBytes: RUNTIME_DEFAULTS.telemetry.keepaliveBytes,
-      });
-    })().catch(() => undefined);
+      outcome(
+        await flushQueue(queue, {
+          endpoint: config.endpoint,
+          token: config.token,
+          keepalive: true,
+          maxBytes: RUNTIME_DEFAULTS.telemetry.keepaliveBytes,
+        }),
+      );
+    })().catch(failed);
   };
   globalThis.addEventListener?.('online', online);
   globalThis.document?.addEventListener('visibilitychange', hidden);

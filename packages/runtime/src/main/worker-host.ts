@@ -1,4 +1,11 @@
-import { PROTOCOL_VERSION, ProtocolError, WorkerError, type WorkerApi, type WorkerConfig } from '@outpost/core';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  WorkerError,
+  type BackgroundFailure,
+  type WorkerApi,
+  type WorkerConfig,
+} from '@outpost/core';
 import * as Comlink from 'comlink';
 import type { Model, ModelHost } from './model.js';
 
@@ -17,7 +24,13 @@ export interface WorkerHost extends ModelHost {
 export async function startWorker(
   create: () => Worker,
   config: WorkerConfig,
-  options: { timeoutMs: number; now?: () => number; nextCallId: () => number },
+  options: {
+    timeoutMs: number;
+    now?: () => number;
+    nextCallId: () => number;
+    /** Where the worker's background failures go. */
+    report?: (failure: BackgroundFailure) => void;
+  },
 ): Promise<WorkerHost> {
   const worker = create();
   const api = Comlink.wrap<WorkerApi>(worker);
@@ -54,7 +67,13 @@ export async function startWorker(
         hello?.protocol,
       );
     }
-    await guard(api.init(config, options.now ? Comlink.proxy(options.now) : undefined));
+    await guard(
+      api.init(
+        config,
+        options.now ? Comlink.proxy(options.now) : undefined,
+        options.report ? Comlink.proxy(options.report) : undefined,
+      ),
+    );
   } catch (err) {
     worker.terminate();
     throw err;

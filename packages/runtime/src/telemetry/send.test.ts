@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { TelemetryError } from '@outpost/core';
 import { METRIC, RESOURCE } from '@outpost/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TelemetryQueue, utf8Length } from '../store/index.js';
@@ -228,6 +229,58 @@ describe('telemetry delivery', () => {
     expect(dropped.map((m) => m.sum!.dataPoints[0]!.asInt)).toEqual(['8']);
     // Queueing that report dropped one more old batch (4 items): counted for the next report, not lost.
     expect(await t.queue.dropped()).toBe(4);
+  });
+
+  it('a background flush reports batches refused for good (a wrong token) and a queue that cannot be written; offline is no failure', async () => {
+    const reported: Error[] = [];
+    const config = {
+      endpoint: rx.url,
+      sampleRate: 1,
+      flushEveryMs: 0,
+      maxQueueBytes: 1e6,
+      maxQueueCount: 100,
+      drift: { threshold: 0.2, windowRuns: 1000, inputs: false },
+    };
+    const t = new Telemetry(config, {
+      facts: async () => ({ deviceId: 'd', runtimeVersion: '0.1.0' }),
+      storageBytes: async () => 0,
+      now,
+      report: (err) => reported.push(err),
+    });
+    const s = t.recorder.seriesOf({ model: 'm', version: '1', variant: '', backend: 'wasm' });
+    rx.answer = (_r, res) => res.writeHead(401).end('{}');
+    t.recorder.run(s, 2);
+    await t.flushInBackground();
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toBeInstanceOf(TelemetryError);
+    expect(reported[0]).toMatchObject({ code: 'TELEMETRY_REFUSED', status: 401, batches: 1 });
+
+    // Offline: nothing to report, the batch stays queued.
+    const offline = new Telemetry(
+      { ...config, endpoint: 'http://127.0.0.1:9/otlp' },
+      {
+        facts: async () => ({ deviceId: 'd', runtimeVersion: '0.1.0' }),
+        storageBytes: async () => 0,
+        now,
+        report: (err) => reported.push(err),
+      },
+    );
+    offline.recorder.run(offline.recorder.seriesOf({ model: 'm', version: '1', variant: '', backend: 'wasm' }), 1);
+    await offline.flushInBackground();
+    expect(reported).toHaveLength(1);
+
+    // The device facts (read from IndexedDB) cannot be read: the batch cannot be queued.
+    const t2 = new Telemetry(config, {
+      facts: async () => {
+        throw new Error('storage is gone');
+      },
+      storageBytes: async () => 0,
+      now,
+      report: (err) => reported.push(err),
+    });
+    t2.recorder.run(t2.recorder.seriesOf({ model: 'm', version: '1', variant: '', backend: 'wasm' }), 1);
+    await t2.flushInBackground();
+    expect(reported.map((e) => e.message)).toEqual([expect.stringMatching(/HTTP 401/), 'storage is gone']);
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {

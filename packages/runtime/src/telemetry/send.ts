@@ -154,6 +154,7 @@ export async function flushQueue(queue: TelemetryQueue, options: FlushOptions): 
       if (outcome.kind === 'failure') {
         await queue.setAside(batch, outcome.status, now());
         report.setAside++;
+        report.refusedStatus = outcome.status;
         continue;
       }
       // No network is no sign of an overloaded server: the batch stays due, for the next timer

@@ -3,6 +3,7 @@ import { TelemetryQueue, utf8Length } from '../store/index.js';
 import { deviceResource, type DeviceFacts } from './device-class.js';
 import { itemsOf, logsRequest, metricsRequest, type KeyValue } from './otlp.js';
 import { Recorder } from './recorder.js';
+import { refusalOf } from './refusal.js';
 import { flushQueue, type RetryPolicy } from './send.js';
 
 /** Where the telemetry controller reads what it reports about the device and the store. */
@@ -15,6 +16,8 @@ export interface TelemetryHost {
   now?: () => number;
   random?: () => number;
   retry?: RetryPolicy;
+  /** Where failures of the timer's flushes go (the app's error handler, through the page). */
+  report?: (err: Error) => void;
 }
 
 /** The Web Lock one flush holds, so tabs and workers of an origin do not send the same batch at once. */
@@ -48,7 +51,21 @@ export class Telemetry {
   /** Starts the flush timer. */
   start(): void {
     if (this.config.flushEveryMs > 0 && this.timer === undefined) {
-      this.timer = setInterval(() => void this.flush().catch(() => undefined), this.config.flushEveryMs);
+      this.timer = setInterval(() => void this.flushInBackground(), this.config.flushEveryMs);
+    }
+  }
+
+  /**
+   * A flush nobody awaits: its failures (the queue's storage failing, batches the server refused
+   * for good) go to the host's `report`. Being offline or told to wait is no failure.
+   */
+  async flushInBackground(): Promise<void> {
+    const report = this.host.report ?? (() => undefined);
+    try {
+      const refused = refusalOf(await this.flush());
+      if (refused) report(refused);
+    } catch (err) {
+      report(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

@@ -8,6 +8,8 @@ import {
   PROTOCOL_VERSION,
   RunError,
   UpdateError,
+  serializeError,
+  type BackgroundFailure,
   type BackendId,
   type EngineConfig,
   type EngineSession,
@@ -108,13 +110,22 @@ export class WorkerRuntime implements WorkerApi {
     return { protocol: PROTOCOL_VERSION };
   }
 
-  async init(config: WorkerConfig, now?: () => number | Promise<number>): Promise<void> {
+  async init(
+    config: WorkerConfig,
+    now?: () => number | Promise<number>,
+    report?: (failure: BackgroundFailure) => void | Promise<void>,
+  ): Promise<void> {
     this.config = config;
     if (config.telemetry) {
       this.telemetry?.stop();
       this.telemetry = new Telemetry(config.telemetry, {
         facts: () => this.deviceFacts(),
         storageBytes: async () => (await this.store.usage()).bytes,
+        // The page may be gone (a retired worker): then there is nobody left to tell.
+        report: report
+          ? (err) =>
+              void Promise.resolve(report({ source: 'telemetry', error: serializeError(err) })).catch(() => undefined)
+          : undefined,
       });
       this.telemetry.start();
     }
@@ -138,6 +149,7 @@ export class WorkerRuntime implements WorkerApi {
       deviceId: await this.updateState.deviceId(),
       runtimeVersion: RUNTIME_VERSION,
       channel: this.config.repository?.channel,
+      sampleRate: this.config.telemetry?.sampleRate,
     };
   }
 
@@ -760,9 +772,12 @@ export class WorkerRuntime implements WorkerApi {
     const turn = model.queue.then(async (): Promise<RunResult> => {
       if (ac.signal.aborted) throw new AbortError();
       if (!this.models.has(req.modelId)) throw new DisposedError(`Model ${model.info.name} was disposed`);
-      // The sample decision is made once; a run not sampled costs this one branch.
-      const rec = model.series && this.telemetry?.recorder.sampled() ? this.telemetry.recorder : undefined;
-      const t0 = rec ? performance.now() : 0;
+      // Every run is counted; the sample decision (made once) says whether it is also timed and
+      // binned for drift. A run not sampled costs a branch and an increment.
+      const series = this.telemetry ? model.series : undefined;
+      const recorder = this.telemetry?.recorder;
+      const timed = series !== undefined && recorder !== undefined && recorder.sampled();
+      const t0 = timed ? performance.now() : 0;
       try {
         validateFeeds(req.feeds, model.info.inputs, this.config.maxInputBytes);
         let result: RunResult;
@@ -774,15 +789,17 @@ export class WorkerRuntime implements WorkerApi {
           if (model.ranOnce || model.session.backend === 'wasm') throw err;
           result = await this.fallBackAndRun(model, req, err);
         }
-        if (rec && model.series) {
-          rec.run(model.series, performance.now() - t0);
-          rec.tensors(model.series, result.outputs, req.feeds);
+        if (series && recorder) {
+          if (timed) {
+            recorder.run(series, performance.now() - t0);
+            recorder.tensors(series, result.outputs, req.feeds);
+          } else recorder.run(series);
         }
         return result;
       } catch (err) {
-        if (rec && model.series) {
+        if (series && recorder) {
           const code = (err as { code?: unknown }).code;
-          rec.error(model.series, typeof code === 'string' ? code : 'UNKNOWN');
+          recorder.error(series, typeof code === 'string' ? code : 'UNKNOWN');
         }
         throw err;
       }
