@@ -2,8 +2,9 @@ import { createRuntime, type Model, type Runtime } from '@outpost/runtime';
 // The repository's trusted root (`outpost init` wrote it as metadata/1.root.json). A real app
 // ships this file in its bundle (`import trustedRoot from './1.root.json'`) and never fetches it
 // from the repository it guards. The demo makes its repository, and so this root, on its first
-// start (see ../demo-repo.ts), so its Vite plugin provides the file under this name at build time.
+// start (see ../../shared/demo-repo.ts), so its Vite plugin provides the file under this name at build time.
 import trustedRoot from 'virtual:outpost-demo/trusted-root';
+import { ocrInput, samplePicture, textBoxes } from './ocr.js';
 import { toModelInput } from './preprocess.js';
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
@@ -78,9 +79,60 @@ function report(err: unknown): void {
   el('backend').textContent = `error: ${err instanceof Error ? err.message : String(err)}`;
 }
 
+const backendOf = (model: Model) =>
+  `${model.backend}${model.variant ? `, variant ${model.variant}` : ''}` +
+  (model.fallbackReason ? ` (${model.fallbackReason})` : '');
+
 function showModel(model: Model): void {
-  el('backend').textContent = model.fallbackReason ? `${model.backend} (${model.fallbackReason})` : model.backend;
+  el('backend').textContent = backendOf(model);
   el('version').textContent = model.version;
+}
+
+/** The store's contents: every model version this browser keeps, and the bytes used. */
+async function showCache(rt: Runtime): Promise<void> {
+  const [list, usage] = await Promise.all([rt.cache.list(), rt.cache.usage()]);
+  el('cache').replaceChildren(
+    ...list.map((m) => {
+      const li = document.createElement('li');
+      li.textContent = `${m.name} ${m.version}: ${(m.bytes / 1024).toFixed(0)} KiB`;
+      return li;
+    }),
+  );
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  el('cache-usage').textContent = `${mib(usage.bytes)} MiB used of ${usage.quota ? mib(usage.quota) : '?'} MiB allowed`;
+}
+
+/**
+ * Text detection: PP-OCR det is loaded by name on first use (a few MB, then from IndexedDB),
+ * and a picture's boxes are drawn over it.
+ */
+function textFinder(rt: Runtime) {
+  let model: Promise<Model> | undefined;
+  const view = el('ocr-view') as HTMLCanvasElement;
+  const g = view.getContext('2d')!;
+  return async (picture: CanvasImageSource & { width: number; height: number }) => {
+    el('ocr-boxes').textContent = 'loading the model…';
+    model ??= rt.load('ocr-det');
+    const m = await model;
+    el('ocr-version').textContent = m.version;
+    el('ocr-backend').textContent = backendOf(m);
+    const x = ocrInput(picture);
+    const t0 = performance.now();
+    const out = await m.run({ x: { type: 'float32', data: x.data, dims: x.dims } }, { transfer: true });
+    const ms = performance.now() - t0;
+    const map = Object.values(out)[0]!;
+    const [, , h, w] = x.dims;
+    const boxes = textBoxes(map.data as Float32Array, w, h);
+    view.width = picture.width;
+    view.height = picture.height;
+    g.drawImage(picture, 0, 0);
+    g.strokeStyle = '#e4572e';
+    g.lineWidth = 2;
+    for (const b of boxes) g.strokeRect(b.x * x.scaleX, b.y * x.scaleY, b.width * x.scaleX, b.height * x.scaleY);
+    el('ocr-boxes').textContent = String(boxes.length);
+    el('ocr-latency').textContent = `${ms.toFixed(1)} ms (${w}×${h})`;
+    await showCache(rt);
+  };
 }
 
 /** How often the demo asks its repository for a new version (an app would check far less often). */
@@ -160,6 +212,17 @@ async function start(): Promise<void> {
   pad.addEventListener('pointerup', stop);
   pad.addEventListener('pointercancel', stop);
   el('clear').addEventListener('click', clearPad);
+
+  const findText = textFinder(rt);
+  const ocrFailed = (err: unknown) =>
+    (el('ocr-boxes').textContent = `error: ${err instanceof Error ? err.message : String(err)}`);
+  el('sample').addEventListener('click', () => void findText(samplePicture()).catch(ocrFailed));
+  (el('image') as HTMLInputElement).addEventListener('change', (e) => {
+    const file = (e.target as HTMLInputElement).files?.[0];
+    if (file) void createImageBitmap(file).then(findText).catch(ocrFailed);
+  });
+  rt.updates.on('activated', () => void showCache(rt).catch(report));
+  await showCache(rt);
   document.body.dataset.ready = 'true';
 }
 
