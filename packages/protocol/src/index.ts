@@ -48,8 +48,11 @@ export {
   metadataFile,
   modelFilePath,
   referencePath,
+  rolloutPlanPath,
   targetUrlPath,
 } from './paths.js';
+export type { RolloutPlan, RolloutPlanInfo } from './rollout.js';
+export { ROLLOUT_PLAN_DEFAULTS, checkRolloutPlan, rolloutPlanOf } from './rollout.js';
 export type { ChannelDecision, Release, ReleaseBlob, ReleaseFile, ReleaseVariant } from './release.js';
 export { decideChannel, modelVersions, releaseOf, rolloutBucket } from './release.js';
 export type {

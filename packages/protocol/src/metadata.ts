@@ -1,3 +1,5 @@
+import type { RolloutPlanInfo } from './rollout.js';
+
 /**
  * The repository's metadata, in The Update Framework's JSON format (specification 1.0): four
  * top-level roles (root, timestamp, snapshot, targets) plus one delegated role, `channels`, that
@@ -60,7 +62,7 @@ export interface Snapshot extends SignedBase<'snapshot'> {
 export interface TargetFile {
   length: number;
   hashes: { sha256: string };
-  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo | ReferenceInfo };
+  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo | ReferenceInfo | RolloutPlanInfo };
 }
 
 export interface DelegatedRole extends RoleKeys {

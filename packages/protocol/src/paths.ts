@@ -35,6 +35,11 @@ export function referencePath(model: string, version: string): string {
   return `models/${model}/${version}/reference.json`;
 }
 
+/** Target path of a model version's rollout plan (signed with the release by the targets role). */
+export function rolloutPlanPath(model: string, version: string): string {
+  return `models/${model}/${version}/rollout.json`;
+}
+
 /** Target path of a channel pointer (signed by the `channels` role). */
 export function channelPath(channel: string, model: string): string {
   return `channels/${channel}/${model}.json`;

@@ -23,7 +23,9 @@ import {
   metadataFile,
   modelFilePath,
   referencePath,
+  rolloutPlanPath,
 } from './paths.js';
+import { checkRolloutPlan, type RolloutPlan, type RolloutPlanInfo } from './rollout.js';
 import { decodeReference } from './telemetry.js';
 import { signMetadata } from './sign.js';
 
@@ -284,7 +286,9 @@ export async function describeModelFile(model: string, version: string, f: Publi
 }
 
 /**
- * Adds a model version (all its variants, its golden file and its drift reference at once) to targets. A version
+ * Adds a model version (all its variants, its golden file, its drift reference and its rollout
+ * plan at once) to targets. The rollout plan is signed here, by the offline targets key, so the
+ * online controller that follows it can never change it. A version
  * that is already signed is refused: the same version with other bytes is exactly what clients
  * reject (U5), so the repository never produces it.
  */
@@ -296,6 +300,7 @@ export async function addRelease(
     files: PublishFile[];
     golden?: Uint8Array<ArrayBuffer>;
     reference?: Uint8Array<ArrayBuffer>;
+    rolloutPlan?: RolloutPlan;
   },
   signers: Signers,
   now: number,
@@ -329,6 +334,15 @@ export async function addRelease(
         custom: { outpost: { kind: 'reference', model, version } },
       },
       bytes: release.reference,
+    });
+  }
+  if (release.rolloutPlan) {
+    const info: RolloutPlanInfo = { kind: 'rollout-plan', model, version, ...checkRolloutPlan(release.rolloutPlan) };
+    const bytes = utf8(`${JSON.stringify(info, null, 2)}\n`);
+    blobs.push({
+      path: rolloutPlanPath(model, version),
+      target: { length: bytes.length, hashes: { sha256: await sha256Hex(bytes) }, custom: { outpost: info } },
+      bytes,
     });
   }
   const next = await addTargets(
