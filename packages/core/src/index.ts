@@ -43,6 +43,10 @@ export {
 } from './errors.js';
 export type {
   DownloadPolicy,
+  FrameBitmap,
+  FramePreprocess,
+  FrameRequest,
+  FrameResult,
   LoadRequest,
   NamedLoadRequest,
   RepositoryConfig,

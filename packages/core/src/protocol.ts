@@ -6,7 +6,7 @@ import type { TensorMap } from './tensor.js';
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -167,6 +167,55 @@ export interface RunResult {
 }
 
 /**
+ * How the worker turns a video frame into a model input, on an OffscreenCanvas: the frame is
+ * scaled to `width` × `height` (stretched), then each RGB value `v` (0..255) becomes
+ * `(v * scale - mean[c]) / std[c]`, a float32 tensor `[1, 3, height, width]` (`nchw`) or
+ * `[1, height, width, 3]` (`nhwc`). A spec, not a function: it runs in the worker, where no
+ * page code can go.
+ */
+export interface FramePreprocess {
+  /** The model input the tensor is fed to. */
+  input: string;
+  width: number;
+  height: number;
+  /** @defaultValue `'nchw'` */
+  layout?: 'nchw' | 'nhwc';
+  /** @defaultValue `1 / 255` */
+  scale?: number;
+  /** Three values, per channel (R, G, B), after `scale`. @defaultValue `[0, 0, 0]` */
+  mean?: readonly number[];
+  /** Three values, per channel (R, G, B), after `scale`. @defaultValue `[1, 1, 1]` */
+  std?: readonly number[];
+}
+
+/**
+ * A frame as it crosses the boundary: an `ImageBitmap`, transferred (declared by shape, since
+ * this package has no DOM types). The worker closes it once drawn.
+ */
+export interface FrameBitmap {
+  readonly width: number;
+  readonly height: number;
+  close(): void;
+}
+
+/** One video frame to preprocess in the worker and run. */
+export interface FrameRequest {
+  callId: number;
+  modelId: number;
+  /** Transferred: listed in the message's transfer list. */
+  frame: FrameBitmap;
+  preprocess: FramePreprocess;
+}
+
+/** What a frame run returns: the run's result and where the worker's time went. */
+export interface FrameResult extends RunResult {
+  /** Drawing, scaling and normalising the frame (ms). */
+  preprocessMs: number;
+  /** Waiting for the model's earlier runs, then running (ms). */
+  runMs: number;
+}
+
+/**
  * What the worker exposes over comlink. This interface is the whole worker boundary: every call
  * the page makes is here, every value is structured-cloneable, errors travel as
  * `SerializedError` and are rebuilt as the same class. Run outputs are always transferred; run
@@ -185,6 +234,11 @@ export interface WorkerApi {
   ): Promise<void>;
   load(req: LoadRequest, onProgress?: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
   run(req: RunRequest): Promise<RunResult>;
+  /**
+   * Preprocesses a video frame (transferred `ImageBitmap`, closed here) as `preprocess` says and
+   * runs the model on it, in the model's run order. Outputs are transferred.
+   */
+  runFrame(req: FrameRequest): Promise<FrameResult>;
   dispose(modelId: number): Promise<void>;
   /** Cancels a pending load or run. A run already executing in WASM cannot be stopped. */
   cancel(callId: number): void;

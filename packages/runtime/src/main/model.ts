@@ -2,6 +2,8 @@ import {
   AbortError,
   DisposedError,
   type BackendId,
+  type FramePreprocess,
+  type FrameResult,
   type LoadedModelInfo,
   type Tensor,
   type TensorMap,
@@ -120,6 +122,32 @@ export class Model {
       this._fallbackReason = result.fallbackReason;
     }
     return result.outputs as Record<O, Tensor>;
+  }
+
+  /**
+   * Sends a video frame (transferred, so the page no longer holds it) to be preprocessed and
+   * run in the worker, on the session this handle points at now: after an update, the next
+   * frame goes to the new version. Says which version and backend ran it.
+   * @internal
+   */
+  async runFrame(
+    frame: ImageBitmap,
+    preprocess: FramePreprocess,
+  ): Promise<{ result: FrameResult; version: string; backend: BackendId }> {
+    if (this.disposed) {
+      frame.close();
+      throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
+    }
+    const host = this.host;
+    const version = this.info.version;
+    const backend = this._backend;
+    const req = { callId: host.nextCallId(), modelId: this.info.id, frame, preprocess };
+    const result = await host.guard(host.api.runFrame(Comlink.transfer(req, [frame])));
+    if (result.backend && host === this.host) {
+      this._backend = result.backend;
+      this._fallbackReason = result.fallbackReason;
+    }
+    return { result, version, backend: result.backend ?? backend };
   }
 
   /** Releases the session in the worker. Runs already queued finish first. */

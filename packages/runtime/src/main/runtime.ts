@@ -11,6 +11,7 @@ import * as Comlink from 'comlink';
 import { installErrorTransfer } from '../shared/index.js';
 import { Model, withAbort } from './model.js';
 import { UpdateController, type Updates } from './updates.js';
+import { startStream, type Stream, type StreamOptions, type StreamSource } from './stream.js';
 import { startWorker, type WorkerHost } from './worker-host.js';
 import { attachTelemetry, resolveTelemetry } from './telemetry.js';
 import { RUNTIME_DEFAULTS, type LoadOptions, type RuntimeOptions } from './options.js';
@@ -69,6 +70,14 @@ export interface Runtime {
    */
   load(source: ModelSource | string, options?: LoadOptions): Promise<Model>;
   cache: ModelCache;
+  /**
+   * Runs `model` on every frame of a `<video>` or MediaStream: frames go to the worker as
+   * transferred ImageBitmaps, are preprocessed there as `options.preprocess` says, and outputs
+   * come back to `options.onResult`. When the model is slower than the source the newest frame
+   * wins (one in flight, one waiting, older ones dropped). The stream follows the model across
+   * over-the-air updates, between two frames.
+   */
+  stream(model: Model, source: StreamSource, options: StreamOptions): Stream;
   /** Over-the-air updates of models loaded by name. */
   updates: Updates;
   /**
@@ -187,6 +196,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const workers = new Set<WorkerHost>([primary]);
   const models = new Set<Model>();
   const named = new Map<string, Set<Model>>();
+  const streams = new Set<Stream>();
   const live = <T>(p: () => Promise<T>): Promise<T> => {
     if (closed) return Promise.reject(new DisposedError('The runtime was closed'));
     return guard(p());
@@ -284,6 +294,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       },
     },
     updates,
+    stream(model, source, streamOptions) {
+      if (closed) throw new DisposedError('The runtime was closed');
+      const s = startStream(model, source, streamOptions, () => streams.delete(s));
+      streams.add(s);
+      return s;
+    },
     on(_event, handler) {
       errorHandlers.add(handler);
       return () => void errorHandlers.delete(handler);
@@ -294,11 +310,28 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       globalThis.removeEventListener?.('online', background);
       updates.close();
       detachTelemetry?.();
-      // What the workers recorded goes to the queue, to be sent by the next runtime.
-      await Promise.allSettled([...workers].map((w) => w.guard(w.api.telemetryPersist())));
-      await Promise.allSettled([...models].map((m) => m.dispose()));
+      for (const s of [...streams]) s.stop();
+      // What the workers recorded goes to the queue, to be sent by the next runtime. A worker
+      // that stopped answering (hung in WASM, or gone without an error) must not keep the
+      // runtime from closing: it is terminated after a bounded wait.
+      await settled(
+        [...workers].map((w) => w.guard(w.api.telemetryPersist())),
+        options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs,
+      );
+      await settled(
+        [...models].map((m) => m.dispose()),
+        options.startTimeoutMs ?? RUNTIME_DEFAULTS.startTimeoutMs,
+      );
       closed = true;
       for (const w of [...workers]) w.terminate(new DisposedError('The runtime was closed'));
     },
   };
+}
+
+/** Waits for every promise to settle, or `ms`, whichever comes first. */
+async function settled(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
 }

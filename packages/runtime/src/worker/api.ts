@@ -13,6 +13,8 @@ import {
   type BackendId,
   type EngineConfig,
   type EngineSession,
+  type FrameRequest,
+  type FrameResult,
   type LoadedModelInfo,
   type LoadProgress,
   type LoadRequest,
@@ -41,6 +43,7 @@ import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './varia
 import { DOWNLOAD_DEFAULTS, downloadResumable } from './resumable.js';
 import { Updater } from './updater.js';
 import { validateFeeds } from './validate.js';
+import { FrameReader } from './frames.js';
 import { Telemetry, type Series } from '../telemetry/index.js';
 
 /** Bytes of a version or variant, where they came from, and the files they are. */
@@ -102,6 +105,7 @@ export class WorkerRuntime implements WorkerApi {
   private readonly calls = new Map<number, AbortController>();
   private nextId = 1;
   private telemetry: Telemetry | undefined;
+  private readonly frames = new FrameReader();
 
   /** @param device - what the device offers; tests pass their own. */
   constructor(private readonly device: Device = workerDevice) {}
@@ -812,6 +816,16 @@ export class WorkerRuntime implements WorkerApi {
     } finally {
       this.calls.delete(req.callId);
     }
+  }
+
+  async runFrame(req: FrameRequest): Promise<FrameResult> {
+    const t0 = performance.now();
+    // Closes the frame whatever happens: a bitmap holds a video frame's memory until closed.
+    const feeds = { [req.preprocess.input]: this.frames.tensor(req.frame, req.preprocess) };
+    const t1 = performance.now();
+    const result = await this.run({ callId: req.callId, modelId: req.modelId, feeds });
+    const framed: FrameResult = { ...result, preprocessMs: t1 - t0, runMs: performance.now() - t1 };
+    return Comlink.transfer(framed, tensorBuffers(framed.outputs));
   }
 
   /**
