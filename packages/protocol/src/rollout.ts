@@ -64,7 +64,7 @@ export function checkRolloutPlan(raw: unknown): RolloutPlan {
   if (!Array.isArray(raws) || raws.length === 0 || !raws.every((s) => isInt(s, 1, 10000))) {
     throw new TypeError('A rollout plan needs steps: basis points from 1 to 10000');
   }
-  const steps = raws as number[];
+  const steps = raws;
   if (steps.some((s, i) => i > 0 && s <= steps[i - 1]!)) throw new TypeError('Rollout steps must be ascending');
   if (steps[steps.length - 1] !== 10000) throw new TypeError('The last rollout step must be 10000 (everyone)');
   const plan: RolloutPlan = { steps: [...steps], minDevices: 0, minRuns: 0 };
