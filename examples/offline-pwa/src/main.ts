@@ -29,6 +29,11 @@ function watchServiceWorker(): void {
     sw('no service worker here (or not a secure context): online only');
     return;
   }
+  if (import.meta.env.DEV) {
+    // vite-plugin-pwa makes the worker and its precache list in builds only.
+    sw('dev server: no service worker (offline needs a build: npm start, or vite build and preview)');
+    return;
+  }
   const container = navigator.serviceWorker;
   const controlled = () => {
     if (container.controller) document.body.dataset.controlled = 'true';
