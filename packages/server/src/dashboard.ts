@@ -36,7 +36,9 @@ const PAGE = `<!doctype html>
   <section><h2>Devices per channel and version</h2><canvas id="versions"></canvas></section>
 </div>
 <h2>Errors</h2><table id="health"></table>
-<h2>Rollouts</h2><table id="updates"></table>
+<h2>Canary rollouts</h2><table id="rollouts"></table>
+<h2>Rollout decisions</h2><table id="decisions"></table>
+<h2>Update events</h2><table id="updates"></table>
 <h2>Drift alerts</h2><table id="drift"></table>
 <h2>Devices seen</h2><table id="devices"></table>
 </main>
@@ -79,6 +81,20 @@ async function refresh() {
     o.health.map((h) => [subject(h), h.runs, h.errors, pct(h.errorRate), JSON.stringify(h.errorsByCode), h.fallbacks]));
   table('updates', ['model', 'version', 'devices', 'events', 'rolled back / activated'],
     o.updates.map((u) => [u.model, u.version, u.devices, JSON.stringify(u.events), pct(u.rollbackRate)]));
+  const r = await fetch('api/rollouts', { headers: { Authorization: 'Bearer ' + token } });
+  if (r.ok) {
+    const ro = await r.json();
+    const bp = (x) => (x / 100).toFixed(2) + ' %';
+    table('rollouts', ['channel', 'model', 'canary', 'previous', 'share', 'step', 'state', 'plan'],
+      ro.rollouts.map((x) => [x.channel, x.model, x.version, x.previous, bp(x.rolloutBp),
+        x.step < 0 ? '' : (x.step + 1) + ' of ' + x.plan.steps.length, x.state, x.plan.steps.map(bp).join(' → ')]));
+    const fig = (f) => (f ? [f.devices + ' devices', f.runs + ' runs', 'errors ' + (f.errorBp == null ? 'n/a' : bp(f.errorBp)),
+      'rollbacks ' + (f.rollbackBp == null ? 'n/a' : bp(f.rollbackBp)), 'p95 ' + (f.p95RatioPct == null ? 'n/a' : f.p95RatioPct + ' %'),
+      'PSI ' + (f.driftPsiMilli == null ? 'n/a' : (f.driftPsiMilli / 1000).toFixed(3))].join(', ') : '');
+    table('decisions', ['when', 'channel', 'model', 'canary', 'action', 'share', 'reason', 'figures'],
+      ro.decisions.slice(0, 100).map((d) => [when(d.timeMs), d.channel, d.model, d.version, d.action,
+        bp(d.fromBp) + ' → ' + bp(d.toBp), d.message, fig(d.figures)]));
+  }
   table('drift', ['when', 'device', 'model / version', 'tensor', 'PSI', 'KL'],
     o.drift.slice(0, 50).map((d) => [when(d.timeMs), d.deviceId, subject(d), d.tensor, ms(d.psi), ms(d.kl)]));
   table('devices', ['device', 'last seen', 'channel', 'runtime', 'browser', 'cores', 'memory GB', 'GPU', 'batches'],

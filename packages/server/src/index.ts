@@ -1,5 +1,16 @@
 export type { LoadOptions, RepoChanges, WriteProgress } from './repo-fs.js';
 export { fsMetadataFetcher, loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
+export type { RolloutActionOptions, RolloutControllerOptions, RolloutStatus, RolloutVerdict } from './rollout.js';
+export {
+  ROLLOUT_DEFAULTS,
+  RolloutController,
+  abortRollout,
+  judgeRollout,
+  measureRollout,
+  pauseRollout,
+  rolloutStatuses,
+  startRollout,
+} from './rollout.js';
 export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
 export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';
@@ -9,14 +20,19 @@ export { openPostgresStorage } from './postgres.js';
 export type { SqliteStorageOptions } from './sqlite.js';
 export { DEFAULT_DATABASE, openSqliteStorage } from './sqlite.js';
 export type {
+  DecisionQuery,
   DeviceRow,
   DriftRow,
   HealthRow,
   IngestResult,
   LatencyRow,
+  RolloutAction,
+  RolloutDecision,
+  RolloutFigures,
   StorageAdapter,
   TelemetryQuery,
   UpdateRow,
+  VersionFigures,
   VersionRow,
 } from './storage.js';
 export { histogramQuantile } from './storage.js';

@@ -1,20 +1,25 @@
 import pg from 'pg';
 import type { TelemetryBatch } from './otlp.js';
 import type {
+  DecisionQuery,
   DeviceRow,
   DriftRow,
   HealthRow,
   IngestResult,
   LatencyRow,
+  RolloutDecision,
   StorageAdapter,
   TelemetryQuery,
   UpdateRow,
+  VersionFigures,
   VersionRow,
 } from './storage.js';
 import {
   batchRows,
   chunked,
+  decisionParams,
   EVENT_COLUMNS,
+  INSERT_DECISION,
   POINT_COLUMNS,
   POINTS_PER_STATEMENT,
   TelemetryReads,
@@ -30,10 +35,10 @@ export interface PostgresStorageOptions {
   maxConnections?: number;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** Schema version 1: the SQLite schema's tables, in PostgreSQL's types (ms as BIGINT). */
-const SCHEMA_V1 = `
+export const SCHEMA_V1 = `
 CREATE TABLE batches (
   kind TEXT NOT NULL, id TEXT NOT NULL, received_ms BIGINT NOT NULL, rows INTEGER NOT NULL,
   PRIMARY KEY (kind, id)
@@ -61,6 +66,16 @@ CREATE TABLE device_models (
   device_id TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, channel TEXT, last_seen_ms BIGINT NOT NULL,
   PRIMARY KEY (device_id, model, version)
 );
+`;
+
+/** Schema version 2: the rollout controller's decisions, with the figures behind each (JSON). */
+const SCHEMA_V2 = `
+CREATE TABLE decisions (
+  id BIGSERIAL PRIMARY KEY, time_ms BIGINT NOT NULL, channel TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL,
+  previous TEXT, action TEXT NOT NULL, from_bp INTEGER NOT NULL, to_bp INTEGER NOT NULL, reason TEXT NOT NULL,
+  message TEXT NOT NULL, figures TEXT
+);
+CREATE INDEX decisions_rollout ON decisions (channel, model, time_ms);
 `;
 
 const UPSERT_DEVICE = `
@@ -139,15 +154,19 @@ class PostgresStorage implements StorageAdapter {
     });
   }
 
-  /** Creates the schema, once, whichever of the servers starting together gets there first. */
+  /**
+   * Creates the schema, or upgrades it, once, whichever of the servers starting together gets
+   * there first; each upgrade commits whole or not at all.
+   */
   async migrate(): Promise<void> {
     await this.#transaction(async (c) => {
       await c.query("SELECT pg_advisory_xact_lock(hashtext('outpost-schema'))");
       await c.query('CREATE TABLE IF NOT EXISTS outpost_schema (version INTEGER NOT NULL)');
       const found = (await c.query<{ version: number }>('SELECT version FROM outpost_schema')).rows[0]?.version ?? 0;
       if (found > SCHEMA_VERSION) throw new Error(`schema version ${found} is newer than this server's`);
-      if (found < 1) {
-        await c.query(SCHEMA_V1);
+      if (found < SCHEMA_VERSION) {
+        if (found < 1) await c.query(SCHEMA_V1);
+        if (found < 2) await c.query(SCHEMA_V2);
         await c.query('DELETE FROM outpost_schema');
         await c.query('INSERT INTO outpost_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
       }
@@ -224,6 +243,19 @@ class PostgresStorage implements StorageAdapter {
 
   drift(q: TelemetryQuery): Promise<DriftRow[]> {
     return this.#reads.drift(q);
+  }
+
+  versionFigures(q: TelemetryQuery): Promise<VersionFigures[]> {
+    return this.#reads.versionFigures(q);
+  }
+
+  async addDecision(d: RolloutDecision): Promise<void> {
+    const { text, values } = positional(INSERT_DECISION, decisionParams(d));
+    await this.#pool.query(text, values);
+  }
+
+  decisions(q: DecisionQuery): Promise<RolloutDecision[]> {
+    return this.#reads.decisions(q);
   }
 
   batchCount(): Promise<{ metrics: number; logs: number }> {

@@ -1,6 +1,19 @@
 import { EVENT, METRIC } from '@outpost/protocol';
 import type { DeviceInfo, TelemetryBatch } from './otlp.js';
-import type { DeviceRow, DriftRow, HealthRow, LatencyRow, TelemetryQuery, UpdateRow, VersionRow } from './storage.js';
+import type {
+  DecisionQuery,
+  DeviceRow,
+  DriftRow,
+  HealthRow,
+  LatencyRow,
+  RolloutAction,
+  RolloutDecision,
+  RolloutFigures,
+  TelemetryQuery,
+  UpdateRow,
+  VersionFigures,
+  VersionRow,
+} from './storage.js';
 import { histogramQuantile } from './storage.js';
 
 // What the SQL storage adapters (SQLite, PostgreSQL) share: the tables' columns, the rows a batch
@@ -215,8 +228,40 @@ export const QUERIES = {
     GROUP BY model, version, update_kind ORDER BY model, version`,
   drift: `SELECT * FROM events WHERE name = @name AND time_ms >= @sinceMs AND ${MODEL_FILTER}
     ORDER BY time_ms DESC LIMIT 1000`,
+  // Every closed drift window's PSI (the gauge), not only the windows that raised an alert.
+  driftWindows: `SELECT model, version, COUNT(*) AS n, AVG(value) AS mean FROM points
+    WHERE metric = @metric AND time_ms >= @sinceMs AND ${MODEL_FILTER} GROUP BY model, version`,
   batchCount: 'SELECT kind, COUNT(*) AS n FROM batches GROUP BY kind',
+  decisions: `SELECT * FROM decisions WHERE time_ms >= @sinceMs
+    AND (CAST(@channel AS TEXT) IS NULL OR channel = @channel) AND ${MODEL_FILTER}
+    AND (CAST(@version AS TEXT) IS NULL OR version = @version)
+    ORDER BY time_ms DESC, id DESC LIMIT @limit`,
 } as const;
+
+/** Schema version 2 adds this table (both engines): every rollout decision and its figures (JSON). */
+export const DECISION_COLUMNS = [
+  'time_ms',
+  'channel',
+  'model',
+  'version',
+  'previous',
+  'action',
+  'from_bp',
+  'to_bp',
+  'reason',
+  'message',
+  'figures',
+] as const;
+
+/** `INSERT INTO decisions` with named parameters (both engines). */
+export const INSERT_DECISION = `INSERT INTO decisions (${DECISION_COLUMNS.join(', ')})
+  VALUES (@timeMs, @channel, @model, @version, @previous, @action, @fromBp, @toBp, @reason, @message, @figures)`;
+
+/** A decision as {@link INSERT_DECISION}'s parameters. */
+export const decisionParams = (d: RolloutDecision) => ({
+  ...d,
+  figures: d.figures ? JSON.stringify(d.figures) : null,
+});
 
 /** Runs one of {@link QUERIES}: what an adapter provides. */
 export type Query = <R>(sql: string, params: QueryParams | Record<string, never>) => Promise<R[]>;
@@ -388,6 +433,97 @@ export class TelemetryReads {
       psi: r.psi,
       kl: r.kl,
       attributes: JSON.parse(r.attributes) as DriftRow['attributes'],
+    }));
+  }
+
+  async versionFigures(q: TelemetryQuery): Promise<VersionFigures[]> {
+    const out = new Map<string, VersionFigures>();
+    const row = (model: string | null | undefined, version: string | null | undefined) => {
+      const key = `${model ?? ''}\u0000${version ?? ''}`;
+      let f = out.get(key);
+      if (!f) {
+        f = {
+          model: model ?? '',
+          version: version ?? '',
+          runs: 0,
+          errors: 0,
+          timedRuns: 0,
+          p95: null,
+          driftWindows: 0,
+          driftPsiMean: null,
+        };
+        out.set(key, f);
+      }
+      return f;
+    };
+    for (const h of await this.health(q)) {
+      const f = row(h.model, h.version);
+      f.runs += h.runs;
+      f.errors += h.errors;
+    }
+    type Hist = { model: string | null; version: string | null; bounds: string | null; buckets: string | null };
+    const hists = await this.query<Hist & { count: number | null }>(
+      QUERIES.latency,
+      queryParams(q, { metric: METRIC.runDuration }),
+    );
+    // Backends merged: per version, the histograms sharing the bounds of the most runs.
+    const merged = new Map<string, { model: string | null; version: string | null; buckets: number[]; n: number }>();
+    for (const r of hists) {
+      const key = `${r.model ?? ''}\u0000${r.version ?? ''}\u0000${r.bounds ?? ''}`;
+      let m = merged.get(key);
+      if (!m) merged.set(key, (m = { model: r.model, version: r.version, buckets: [], n: 0 }));
+      (JSON.parse(r.buckets ?? '[]') as number[]).forEach((c, i) => (m.buckets[i] = (m.buckets[i] ?? 0) + c));
+      m.n += r.count ?? 0;
+    }
+    for (const [key, m] of merged) {
+      const f = row(m.model, m.version);
+      if (m.n <= f.timedRuns) continue;
+      f.timedRuns = m.n;
+      const bounds = JSON.parse(key.split('\u0000')[2] || '[]') as number[];
+      f.p95 = histogramQuantile(bounds, m.buckets, 0.95);
+    }
+    type Drift = { model: string | null; version: string | null; n: number; mean: number | null };
+    for (const d of await this.query<Drift>(QUERIES.driftWindows, queryParams(q, { metric: METRIC.driftPsi }))) {
+      const f = row(d.model, d.version);
+      f.driftWindows = Number(d.n);
+      f.driftPsiMean = d.mean;
+    }
+    return [...out.values()].filter((f) => f.model !== '' && f.version !== '');
+  }
+
+  async decisions(q: DecisionQuery): Promise<RolloutDecision[]> {
+    type Row = {
+      time_ms: number;
+      channel: string;
+      model: string;
+      version: string;
+      previous: string | null;
+      action: RolloutAction;
+      from_bp: number;
+      to_bp: number;
+      reason: string;
+      message: string;
+      figures: string | null;
+    };
+    const rows = await this.query<Row>(QUERIES.decisions, {
+      sinceMs: q.sinceMs ?? 0,
+      channel: q.channel ?? null,
+      model: q.model ?? null,
+      version: q.version ?? null,
+      limit: q.limit ?? 100,
+    });
+    return rows.map((r) => ({
+      timeMs: r.time_ms,
+      channel: r.channel,
+      model: r.model,
+      version: r.version,
+      previous: r.previous,
+      action: r.action,
+      fromBp: r.from_bp,
+      toBp: r.to_bp,
+      reason: r.reason,
+      message: r.message,
+      figures: r.figures ? (JSON.parse(r.figures) as RolloutFigures) : null,
     }));
   }
 

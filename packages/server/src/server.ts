@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { open, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import parseRange from 'range-parser';
+import { RolloutController, type RolloutControllerOptions } from './rollout.js';
 import type { TelemetryOptions } from './telemetry.js';
 import { telemetryRoutes } from './telemetry.js';
 
@@ -20,6 +21,12 @@ export interface ServerOptions {
    * `/api/`. Without it the server only serves the repository.
    */
   telemetry?: TelemetryOptions;
+  /**
+   * Runs the rollout controller on this server's repository and telemetry storage (needs
+   * `telemetry`): the online keys and how often it evaluates. Its decisions are at
+   * `/api/rollouts`; `POST /api/rollouts/evaluate` evaluates at once.
+   */
+  rollout?: Omit<RolloutControllerOptions, 'repo' | 'storage'>;
 }
 
 /** Headers a page on another origin may read (resuming downloads needs all of them). */
@@ -165,6 +172,19 @@ export function createServer(options: ServerOptions): FastifyInstance {
     app.route({ method: ['GET', 'HEAD'], url: prefix, handler: serve });
   }
   const telemetry = options.telemetry;
-  if (telemetry) void app.register(async (scope) => telemetryRoutes(scope, telemetry));
+  if (options.rollout && !telemetry) throw new TypeError('The rollout controller needs telemetry (its storage)');
+  let controller: RolloutController | undefined;
+  if (telemetry && options.rollout) {
+    controller = new RolloutController({
+      onError: (err) => app.log.error({ err }, 'rollout evaluation failed'),
+      ...options.rollout,
+      repo: options.repo,
+      storage: telemetry.storage,
+    });
+    app.addHook('onReady', async () => controller!.start());
+    app.addHook('onClose', async () => controller!.stop());
+  }
+  if (telemetry)
+    void app.register(async (scope) => telemetryRoutes(scope, telemetry, { repo: options.repo, controller }));
   return app;
 }

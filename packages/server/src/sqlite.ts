@@ -5,20 +5,25 @@ import type { TelemetryBatch } from './otlp.js';
 import {
   batchRows,
   chunked,
+  decisionParams,
   EVENT_COLUMNS,
+  INSERT_DECISION,
   POINT_COLUMNS,
   POINTS_PER_STATEMENT,
   TelemetryReads,
 } from './relational.js';
 import type {
+  DecisionQuery,
   DeviceRow,
   DriftRow,
   HealthRow,
   IngestResult,
   LatencyRow,
+  RolloutDecision,
   StorageAdapter,
   TelemetryQuery,
   UpdateRow,
+  VersionFigures,
   VersionRow,
 } from './storage.js';
 
@@ -35,10 +40,10 @@ export interface SqliteStorageOptions {
 /** The default database file, relative to the working folder. */
 export const DEFAULT_DATABASE = './outpost-data/outpost.db';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 /** Schema version 1. Points keep histogram buckets as JSON: merged per query, never per row. */
-const SCHEMA_V1 = `
+export const SCHEMA_V1 = `
 CREATE TABLE batches (
   kind TEXT NOT NULL, id TEXT NOT NULL, received_ms INTEGER NOT NULL, rows INTEGER NOT NULL,
   PRIMARY KEY (kind, id)
@@ -66,6 +71,16 @@ CREATE TABLE device_models (
 ) WITHOUT ROWID;
 `;
 
+/** Schema version 2: the rollout controller's decisions, with the figures behind each (JSON). */
+const SCHEMA_V2 = `
+CREATE TABLE decisions (
+  id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, channel TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL,
+  previous TEXT, action TEXT NOT NULL, from_bp INTEGER NOT NULL, to_bp INTEGER NOT NULL, reason TEXT NOT NULL,
+  message TEXT NOT NULL, figures TEXT
+);
+CREATE INDEX decisions_rollout ON decisions (channel, model, time_ms);
+`;
+
 /** The SQLite storage adapter (better-sqlite3, WAL, one transaction per batch). */
 class SqliteStorage implements StorageAdapter {
   readonly #db: Database.Database;
@@ -74,6 +89,7 @@ class SqliteStorage implements StorageAdapter {
   readonly #pointStatements = new Map<number, Database.Statement>();
   readonly #insertEvent: Database.Statement;
   readonly #upsertDeviceModel: Database.Statement;
+  readonly #insertDecision: Database.Statement;
   readonly #ingest: (batch: TelemetryBatch) => boolean;
   readonly #reads: TelemetryReads;
 
@@ -86,9 +102,11 @@ class SqliteStorage implements StorageAdapter {
     db.pragma('busy_timeout = 5000');
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`${file}: schema version ${version} is newer than this server's`);
-    if (version < 1) {
+    // One transaction per upgrade: a database is at version 1 or 2, never half-way.
+    if (version < SCHEMA_VERSION) {
       db.transaction(() => {
-        db.exec(SCHEMA_V1);
+        if (version < 1) db.exec(SCHEMA_V1);
+        if (version < 2) db.exec(SCHEMA_V2);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
@@ -118,6 +136,7 @@ class SqliteStorage implements StorageAdapter {
       INSERT INTO device_models (device_id, model, version, channel, last_seen_ms) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (device_id, model, version) DO UPDATE SET
         last_seen_ms = max(last_seen_ms, excluded.last_seen_ms), channel = coalesce(excluded.channel, channel)`);
+    this.#insertDecision = db.prepare(INSERT_DECISION);
     this.#ingest = db.transaction((batch: TelemetryBatch) => this.#write(batch));
     this.#reads = new TelemetryReads(async <R>(sql: string, params: object) => db.prepare(sql).all(params) as R[]);
   }
@@ -176,6 +195,18 @@ class SqliteStorage implements StorageAdapter {
 
   drift(q: TelemetryQuery): Promise<DriftRow[]> {
     return this.#reads.drift(q);
+  }
+
+  versionFigures(q: TelemetryQuery): Promise<VersionFigures[]> {
+    return this.#reads.versionFigures(q);
+  }
+
+  async addDecision(d: RolloutDecision): Promise<void> {
+    this.#insertDecision.run(decisionParams(d));
+  }
+
+  decisions(q: DecisionQuery): Promise<RolloutDecision[]> {
+    return this.#reads.decisions(q);
   }
 
   batchCount(): Promise<{ metrics: number; logs: number }> {

@@ -61,6 +61,84 @@ export interface DriftRow extends Subject {
   attributes: Record<string, AttrValue>;
 }
 
+/** What the rollout controller measures of one model version in a window (all backends merged). */
+export interface VersionFigures {
+  model: string;
+  version: string;
+  /** Runs that returned. */
+  runs: number;
+  /** Runs that failed, any code. */
+  errors: number;
+  /** Runs in the merged run duration histogram (the timed sample). */
+  timedRuns: number;
+  /** p95 run latency, ms, from the merged histograms; null without timed runs. */
+  p95: number | null;
+  /** Drift windows closed (every window, not only those that raised an alert). */
+  driftWindows: number;
+  /** Mean PSI of those windows; null without any. */
+  driftPsiMean: number | null;
+}
+
+/** What the rollout controller (or an operator through the CLI) did to a channel. */
+export type RolloutAction = 'start' | 'wait' | 'widen' | 'complete' | 'abort' | 'pause' | 'resume';
+
+/**
+ * The figures a rollout decision was taken on: the canary version's, measured since its step
+ * began, integers in the plan's units (basis points, percent, thousandths).
+ */
+export interface RolloutFigures {
+  /** Start of the window measured (the step's start), ms since the epoch. */
+  sinceMs: number;
+  /** Devices on the channel last seen running the canary version. */
+  devices: number;
+  runs: number;
+  errors: number;
+  /** errors / (runs + errors) in basis points; null without runs. */
+  errorBp: number | null;
+  activated: number;
+  rolledBack: number;
+  /** rolled-back / (activated + rolled-back) in basis points; null before any attempt. */
+  rollbackBp: number | null;
+  p95Ms: number | null;
+  /** p95 of the version devices outside the rollout run, in the same window. */
+  previousP95Ms: number | null;
+  /** p95Ms / previousP95Ms in percent; null unless both are known. */
+  p95RatioPct: number | null;
+  driftWindows: number;
+  /** Mean drift PSI of the canary's windows, in thousandths; null without any. */
+  driftPsiMilli: number | null;
+}
+
+/** One stored rollout decision, with the figures behind it. */
+export interface RolloutDecision {
+  timeMs: number;
+  channel: string;
+  model: string;
+  /** The canary version the decision is about. */
+  version: string;
+  /** The version devices outside the rollout run (where an abort goes). */
+  previous: string | null;
+  action: RolloutAction;
+  /** The channel's rollout share before and after, basis points of the canary version. */
+  fromBp: number;
+  toBp: number;
+  /** A stable reason code: `too-few-devices`, `error-rate`, `healthy`, `operator`… */
+  reason: string;
+  /** The reason in words, with the figures that decided it. */
+  message: string;
+  figures: RolloutFigures | null;
+}
+
+/** Which decisions to read, newest first. */
+export interface DecisionQuery {
+  sinceMs?: number;
+  channel?: string;
+  model?: string;
+  version?: string;
+  /** @defaultValue 100 */
+  limit?: number;
+}
+
 /** What {@link StorageAdapter.ingest} did with a batch. */
 export interface IngestResult {
   /** False when a batch with the same kind and id was stored before (a retry): nothing was written. */
@@ -79,6 +157,12 @@ export interface StorageAdapter {
   health(q: TelemetryQuery): Promise<HealthRow[]>;
   updates(q: TelemetryQuery): Promise<UpdateRow[]>;
   drift(q: TelemetryQuery): Promise<DriftRow[]>;
+  /** Runs, errors, p95 and drift per model version (backends merged), for the rollout controller. */
+  versionFigures(q: TelemetryQuery): Promise<VersionFigures[]>;
+  /** Stores a rollout decision. */
+  addDecision(d: RolloutDecision): Promise<void>;
+  /** Rollout decisions, newest first. */
+  decisions(q: DecisionQuery): Promise<RolloutDecision[]>;
   /** Batches stored, by kind (for checks and the bench). */
   batchCount(): Promise<{ metrics: number; logs: number }>;
   close(): Promise<void>;

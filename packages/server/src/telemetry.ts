@@ -12,6 +12,8 @@ import {
   resourceBatchId,
   sharedSchemas,
 } from './otlp.js';
+import { loadRepoState } from './repo-fs.js';
+import { rolloutStatuses, type RolloutController } from './rollout.js';
 import type { StorageAdapter, TelemetryQuery } from './storage.js';
 
 /** Seconds a device waits before resending a batch the storage could not take. */
@@ -144,7 +146,11 @@ function forwarder(base: string, log: FastifyInstance['log']) {
  * validation, body cap, per-device rate limit, idempotent by batch id) and the read-only admin
  * API (`GET /api/*`). Call inside its own `app.register` so its hooks stay in that scope.
  */
-export async function telemetryRoutes(app: FastifyInstance, options: TelemetryOptions): Promise<void> {
+export async function telemetryRoutes(
+  app: FastifyInstance,
+  options: TelemetryOptions,
+  rollouts: { repo: string; controller?: RolloutController },
+): Promise<void> {
   const { storage } = options;
   if (!options.deviceTokens.some((t) => t.length > 0)) throw new Error('telemetry needs at least one device token');
   const isDevice = tokenChecker(options.deviceTokens);
@@ -257,6 +263,27 @@ export async function telemetryRoutes(app: FastifyInstance, options: TelemetryOp
       api.drift(q),
     ]);
     return { sinceMs: q.sinceMs, devices, versions, latency, health, updates, drift };
+  });
+  // Rollouts: every channel whose version carries a signed plan, with its state, and the log.
+  app.get('/api/rollouts', { onRequest: adminAuth, schema: { querystring: querySchema } }, async (req) => {
+    const q = query(req);
+    let statuses: Awaited<ReturnType<typeof rolloutStatuses>> = [];
+    try {
+      statuses = await rolloutStatuses(await loadRepoState(rollouts.repo), storage);
+    } catch (err) {
+      req.log.warn({ err }, 'repository unreadable: no rollout statuses');
+    }
+    return {
+      controller: rollouts.controller !== undefined,
+      rollouts: statuses
+        .filter((s) => q.model === undefined || s.model === q.model)
+        .map(({ decisions, ...s }) => ({ ...s, lastDecision: decisions[0] ?? null })),
+      decisions: await storage.decisions({ sinceMs: q.sinceMs, model: q.model, limit: 200 }),
+    };
+  });
+  app.post('/api/rollouts/evaluate', { onRequest: adminAuth }, async (_req, reply) => {
+    if (!rollouts.controller) return reply.code(409).send({ message: 'this server runs no rollout controller' });
+    return { decisions: await rollouts.controller.evaluate() };
   });
   dashboardRoutes(app);
   app.get('/api/status', { onRequest: adminAuth }, async () => ({

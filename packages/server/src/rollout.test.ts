@@ -1,0 +1,372 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import {
+  addRelease,
+  channelPath,
+  generateKey,
+  initRepository,
+  setChannel,
+  type RoleName,
+  type RolloutPlan,
+  type Signers,
+  type SigningKey,
+} from '@outpost/protocol';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openPostgresStorage, SCHEMA_V1 as PG_SCHEMA_V1 } from './postgres.js';
+import { loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
+import {
+  abortRollout,
+  judgeRollout,
+  pauseRollout,
+  RolloutController,
+  rolloutStatuses,
+  startRollout,
+} from './rollout.js';
+import { createServer } from './server.js';
+import { openSqliteStorage, SCHEMA_V1 as SQLITE_SCHEMA_V1 } from './sqlite.js';
+import type { RolloutDecision, RolloutFigures, StorageAdapter } from './storage.js';
+import { logsBody, metricsBody } from './testing/otlp-bodies.js';
+import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
+
+const PLAN: RolloutPlan = {
+  steps: [1000, 5000, 10000],
+  minDevices: 3,
+  minRuns: 50,
+  maxErrorBp: 100,
+  maxRollbackBp: 2000,
+  maxP95RatioPct: 150,
+  maxDriftPsiMilli: 250,
+};
+
+const figures = (f: Partial<RolloutFigures> = {}): RolloutFigures => ({
+  sinceMs: 0,
+  devices: 5,
+  runs: 100,
+  errors: 0,
+  errorBp: 0,
+  activated: 5,
+  rolledBack: 0,
+  rollbackBp: 0,
+  p95Ms: 4,
+  previousP95Ms: 4,
+  p95RatioPct: 100,
+  driftWindows: 0,
+  driftPsiMilli: null,
+  ...f,
+});
+
+describe('judgeRollout', () => {
+  it('waits for devices, then runs, then the bake time; widens to the next step; completes at 10000', () => {
+    expect(judgeRollout(PLAN, 1000, figures({ devices: 2 }), 0)).toMatchObject({
+      action: 'wait',
+      reason: 'too-few-devices',
+      toBp: 1000,
+    });
+    expect(judgeRollout(PLAN, 1000, figures({ runs: 49 }), 0)).toMatchObject({
+      action: 'wait',
+      reason: 'too-few-runs',
+    });
+    expect(judgeRollout({ ...PLAN, minStepSeconds: 30 }, 1000, figures(), 29_000)).toMatchObject({
+      action: 'wait',
+      reason: 'baking',
+    });
+    expect(judgeRollout({ ...PLAN, minStepSeconds: 30 }, 1000, figures(), 30_000)).toMatchObject({
+      action: 'widen',
+      toBp: 5000,
+    });
+    expect(judgeRollout(PLAN, 5000, figures(), 0)).toMatchObject({ action: 'complete', toBp: 10000 });
+    // A share set by hand between two steps goes on to the next step above it.
+    expect(judgeRollout(PLAN, 2000, figures(), 0)).toMatchObject({ action: 'widen', toBp: 5000 });
+  });
+
+  it('aborts on each threshold once there is evidence enough for that figure', () => {
+    expect(judgeRollout(PLAN, 1000, figures({ errors: 6, errorBp: 566 }), 0)).toMatchObject({
+      action: 'abort',
+      toBp: 0,
+      reason: 'error-rate',
+    });
+    // The same rate on fewer runs than the plan's minimum is not evidence yet.
+    expect(judgeRollout(PLAN, 1000, figures({ runs: 30, errors: 6, errorBp: 1667 }), 0)).toMatchObject({
+      action: 'wait',
+      reason: 'too-few-runs',
+    });
+    expect(judgeRollout(PLAN, 1000, figures({ errorBp: 100, errors: 1, runs: 99 }), 0).action).toBe('widen');
+    expect(judgeRollout(PLAN, 1000, figures({ p95Ms: 12, p95RatioPct: 300 }), 0)).toMatchObject({
+      action: 'abort',
+      reason: 'p95-ratio',
+    });
+    expect(judgeRollout(PLAN, 1000, figures({ driftWindows: 4, driftPsiMilli: 400 }), 0)).toMatchObject({
+      action: 'abort',
+      reason: 'drift-psi',
+    });
+    // Activations that fail leave the canary without runs: judged on attempts, not runs.
+    const failing = figures({ runs: 0, activated: 1, rolledBack: 3, rollbackBp: 7500, devices: 1 });
+    expect(judgeRollout(PLAN, 1000, failing, 0)).toMatchObject({ action: 'abort', reason: 'rollback-rate' });
+    const noThresholds = { steps: PLAN.steps, minDevices: 3, minRuns: 50 };
+    expect(judgeRollout(noThresholds, 1000, figures({ errorBp: 9000, errors: 900 }), 0).action).toBe('widen');
+  });
+});
+
+//#region a repository on disk and a server
+const ROLES: RoleName[] = ['root', 'targets', 'snapshot', 'timestamp', 'channels'];
+const ONLINE = ['channels', 'snapshot', 'timestamp'] as const;
+const DEVICE = 'fleet';
+const ADMIN = 'admin';
+const file = (seed: number) => ({
+  variant: 'fp32',
+  file: 'digits.onnx',
+  format: 'onnx' as const,
+  primary: true,
+  bytes: Uint8Array.from({ length: 1500 }, (_, i) => (i * 13 + seed) & 255),
+});
+
+async function makeRepo(dir: string) {
+  const keys = Object.fromEntries(
+    await Promise.all(ROLES.map(async (r) => [r, [await generateKey('ecdsa')]])),
+  ) as Record<RoleName, SigningKey[]>;
+  const all: Signers = keys;
+  const online: Signers = Object.fromEntries(ONLINE.map((r) => [r, keys[r]]));
+  const now = Date.now();
+  let r = await initRepository({
+    roles: Object.fromEntries(ROLES.map((role) => [role, { keys: keys[role], threshold: 1 }])) as never,
+    now,
+  });
+  await writeRepoChanges(dir, r);
+  let state = r.state;
+  for (const [version, seed, plan] of [
+    ['1.0.0', 1, undefined],
+    ['1.1.0', 2, PLAN],
+  ] as const) {
+    const rel = await addRelease(state, { model: 'digits', version, files: [file(seed)], rolloutPlan: plan }, all, now);
+    await writeRepoChanges(dir, rel);
+    state = rel.state;
+  }
+  const pointed = await setChannel(
+    state,
+    { channel: 'stable', model: 'digits', version: '1.0.0', rolloutBp: 10000 },
+    all,
+    now,
+  );
+  await writeRepoChanges(dir, pointed);
+  r = pointed;
+  return { keys, all, online };
+}
+
+async function pointer(dir: string) {
+  const state = await loadRepoState(dir);
+  return state.channels.signed.targets[channelPath('stable', 'digits')]?.custom?.outpost;
+}
+
+function post(app: FastifyInstance, path: string, body: unknown) {
+  return app.inject({
+    method: 'POST',
+    url: path,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${DEVICE}`, 'idempotency-key': randomUUID() },
+    payload: JSON.stringify(body),
+  });
+}
+//#endregion
+
+type Engine = 'sqlite' | 'postgres';
+let postgres: Promise<PostgresForTests> | undefined;
+afterAll(async () => (await postgres)?.stop());
+
+async function open(engine: Engine, dir: string): Promise<StorageAdapter> {
+  if (engine === 'sqlite') return openSqliteStorage(join(dir, 'outpost.db'));
+  postgres ??= startPostgres();
+  return openPostgresStorage(await (await postgres).createDatabase());
+}
+
+describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine) => {
+  it('schema version 1 is upgraded to 2 (the decisions table) in place, its telemetry kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-migrate-'));
+    try {
+      let storage: StorageAdapter;
+      if (engine === 'sqlite') {
+        const db = new Database(join(dir, 'outpost.db'));
+        db.exec(SQLITE_SCHEMA_V1);
+        db.exec("INSERT INTO batches (kind, id, received_ms, rows) VALUES ('metrics', 'old', 1, 0)");
+        db.pragma('user_version = 1');
+        db.close();
+        storage = openSqliteStorage(join(dir, 'outpost.db'));
+        const check = new Database(join(dir, 'outpost.db'), { readonly: true });
+        expect(check.pragma('user_version', { simple: true })).toBe(2);
+        check.close();
+      } else {
+        postgres ??= startPostgres();
+        const url = await (await postgres).createDatabase();
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(PG_SCHEMA_V1);
+        await c.query('CREATE TABLE outpost_schema (version INTEGER NOT NULL)');
+        await c.query('INSERT INTO outpost_schema (version) VALUES (1)');
+        await c.query("INSERT INTO batches (kind, id, received_ms, rows) VALUES ('metrics', 'old', 1, 0)");
+        // Two servers upgrading together: one does it, the other finds it done.
+        const both = await Promise.all([openPostgresStorage(url), openPostgresStorage(url)]);
+        await both[1].close();
+        storage = both[0];
+        expect((await c.query('SELECT version FROM outpost_schema')).rows).toEqual([{ version: 2 }]);
+        await c.end();
+      }
+      try {
+        expect(await storage.batchCount()).toEqual({ metrics: 1, logs: 0 });
+        const d: RolloutDecision = {
+          timeMs: 1000,
+          channel: 'stable',
+          model: 'digits',
+          version: '1.1.0',
+          previous: '1.0.0',
+          action: 'abort',
+          fromBp: 1000,
+          toBp: 0,
+          reason: 'error-rate',
+          message: 'errors',
+          figures: figures({ errorBp: 566 }),
+        };
+        await storage.addDecision(d);
+        await storage.addDecision({ ...d, timeMs: 2000, action: 'start', version: '1.2.0', figures: null });
+        expect(await storage.decisions({})).toEqual([
+          { ...d, timeMs: 2000, action: 'start', version: '1.2.0', figures: null },
+          d,
+        ]);
+        expect(await storage.decisions({ version: '1.1.0' })).toEqual([d]);
+        expect(await storage.decisions({ sinceMs: 1500 })).toHaveLength(1);
+        expect(await storage.decisions({ channel: 'beta' })).toEqual([]);
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the controller widens a healthy canary, aborts a failing one back to the previous version, and logs why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-'));
+    const repo = join(dir, 'repo');
+    const { all, online } = await makeRepo(repo);
+    const storage = await open(engine, dir);
+    const app = createServer({
+      repo,
+      telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN, rateLimit: false },
+    });
+    await app.ready();
+    // With only the online keys, not even the controller's own start could publish.
+    expect(() => new RolloutController({ repo, storage, signers: all })).toThrow(/online keys only/);
+    const controller = new RolloutController({ repo, storage, signers: online });
+    try {
+      const started = await startRollout({
+        repo,
+        storage,
+        signers: online,
+        channel: 'stable',
+        model: 'digits',
+        version: '1.1.0',
+      });
+      expect(started).toMatchObject({ action: 'start', fromBp: 0, toBp: 1000, previous: '1.0.0' });
+      expect(await pointer(repo)).toMatchObject({ version: '1.1.0', rolloutBp: 1000, previous: '1.0.0' });
+      await expect(
+        startRollout({ repo, storage, signers: online, channel: 'stable', model: 'digits', version: '1.1.0' }),
+      ).rejects.toThrow(/running/);
+
+      // Two devices: not enough. A second evaluation with the same reason logs nothing more.
+      for (const dev of ['a', 'b']) {
+        expect((await post(app, '/v1/metrics', metricsBody(dev, undefined, { version: '1.1.0' }))).statusCode).toBe(
+          200,
+        );
+      }
+      expect(await controller.evaluate()).toMatchObject([{ action: 'wait', reason: 'too-few-devices' }]);
+      expect(await controller.evaluate()).toEqual([]);
+      for (const dev of ['c', 'd', 'e', 'f', 'g', 'h']) {
+        await post(app, '/v1/metrics', metricsBody(dev, undefined, { version: dev < 'f' ? '1.1.0' : '1.0.0' }));
+      }
+      const [widened] = await controller.evaluate();
+      expect(widened).toMatchObject({ action: 'widen', fromBp: 1000, toBp: 5000, reason: 'healthy' });
+      expect(widened!.figures).toMatchObject({ devices: 5, runs: 50, errors: 0, p95RatioPct: 100 });
+      expect(await pointer(repo)).toMatchObject({ version: '1.1.0', rolloutBp: 5000, previous: '1.0.0' });
+
+      // Pause: the controller leaves it; start resumes it with a fresh window.
+      await pauseRollout({ repo, storage, signers: online, channel: 'stable', model: 'digits' });
+      expect(await controller.evaluate()).toEqual([]);
+      await startRollout({ repo, storage, signers: online, channel: 'stable', model: 'digits', version: '1.1.0' });
+
+      // The canary now fails 10% of its runs: aborted, every device back on 1.0.0.
+      for (const dev of ['a', 'b', 'c', 'd', 'e']) {
+        const body = metricsBody(dev, undefined, { version: '1.1.0', errors: { RUN_FAILED: 2 } });
+        await post(app, '/v1/metrics', body);
+        await post(app, '/v1/logs', logsBody(dev, undefined, [{ version: '1.1.0', kind: 'activated', from: '1.0.0' }]));
+      }
+      const [aborted] = await controller.evaluate();
+      expect(aborted).toMatchObject({ action: 'abort', fromBp: 5000, toBp: 0, reason: 'error-rate' });
+      expect(aborted!.figures).toMatchObject({ devices: 5, runs: 50, errors: 10, errorBp: 1667, activated: 5 });
+      expect(await pointer(repo)).toEqual({
+        kind: 'channel',
+        channel: 'stable',
+        model: 'digits',
+        version: '1.0.0',
+        rolloutBp: 10000,
+      });
+      expect(await controller.evaluate()).toEqual([]);
+
+      const res = await app.inject({
+        method: 'GET',
+        url: '/api/rollouts?since=0',
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json<{ decisions: RolloutDecision[] }>();
+      expect(body.decisions.map((d) => d.action)).toEqual(['abort', 'resume', 'pause', 'widen', 'wait', 'start']);
+      const noController = await app.inject({
+        method: 'POST',
+        url: '/api/rollouts/evaluate',
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      expect(noController.statusCode).toBe(409);
+      expect((await app.inject({ method: 'GET', url: '/api/rollouts' })).statusCode).toBe(401);
+    } finally {
+      await app.close();
+      await storage.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('operator actions', () => {
+  it('abort points the channel back for every device; a held repository lock refuses the change', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-ops-'));
+    const repo = join(dir, 'repo');
+    const { online } = await makeRepo(repo);
+    const storage = openSqliteStorage(join(dir, 'outpost.db'));
+    try {
+      const ch = { channel: 'stable', model: 'digits' };
+      await startRollout({ repo, storage, signers: online, ...ch, version: '1.1.0' });
+      expect(await abortRollout({ repo, storage, signers: online, ...ch, reason: 'by hand' })).toMatchObject({
+        action: 'abort',
+        reason: 'operator',
+        message: 'by hand',
+        fromBp: 1000,
+        toBp: 0,
+      });
+      expect(await pointer(repo)).toMatchObject({ version: '1.0.0', rolloutBp: 10000 });
+      await expect(abortRollout({ repo, storage, signers: online, ...ch })).rejects.toThrow(/no partial rollout/);
+      // 1.0.0 has no plan: nothing for the controller to follow.
+      expect(await rolloutStatuses(await loadRepoState(repo), storage)).toEqual([]);
+      await startRollout({ repo, storage, signers: online, ...ch, version: '1.1.0' });
+      const [st] = await rolloutStatuses(await loadRepoState(repo), storage);
+      expect(st).toMatchObject({ state: 'running', rolloutBp: 1000, step: 0, previous: '1.0.0', plan: PLAN });
+      await withRepoLock(repo, async () => {
+        await expect(abortRollout({ repo, storage, signers: online, ...ch })).rejects.toThrow(
+          /another outpost command/,
+        );
+      });
+      expect(await pointer(repo)).toMatchObject({ version: '1.1.0', rolloutBp: 1000 });
+    } finally {
+      await storage.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
