@@ -29,8 +29,10 @@ function watchServiceWorker(): void {
     sw('no service worker here (or not a secure context): online only');
     return;
   }
-  if (import.meta.env.DEV) {
-    // vite-plugin-pwa makes the worker and its precache list in builds only.
+  // Only the dev server has `import.meta.hot`; vite-plugin-pwa makes the worker and its
+  // precache list in builds only. (Not `import.meta.env.DEV`: a build run with NODE_ENV set to
+  // development, as the examples' host does from inside its dev server, has it true.)
+  if (import.meta.hot) {
     sw('dev server: no service worker (offline needs a build: npm start, or vite build and preview)');
     return;
   }
