@@ -211,8 +211,9 @@ test('offline PWA: installs, precaches ORT, starts and infers offline, sends off
         })
         .toBeGreaterThan(0);
       expect(storedRuns(offlineAt)).toEqual([]);
-      await context.setOffline(false);
+      // Taken before: the page's `online` event may send the queue before setOffline returns.
       onlineAt = Date.now();
+      await context.setOffline(false);
       await expect(page.locator('#network')).toHaveText('online');
       await expect(page.locator('#telemetry')).toHaveText('all sent', { timeout: 30_000 });
       let rows: RunRow[] = [];
