@@ -239,7 +239,9 @@ async function recover(trouble: Trouble): Promise<void> {
   pipeline = undefined;
   generation++;
   old?.stream.stop();
-  if (old) await closeQuietly(old.rt);
+  // Not awaited: a runtime whose worker vanished takes a while to give up on it, and the new
+  // one does not need the old one gone to start.
+  if (old) void closeQuietly(old.rt);
   for (let wait = 1000; ; wait = Math.min(wait * 2, 30_000)) {
     incident.attempts++;
     try {
