@@ -277,7 +277,15 @@ export async function startRollout(o: RolloutActionOptions & { version: string }
     if (previous === o.version) throw new Error(`${o.model}@${o.version} is what the channel would fall back to`);
     const pointer = { channel: o.channel, model: o.model, version: o.version, rolloutBp: plan.steps[0]!, previous };
     await writeRepoChanges(o.repo, await setChannel(state, pointer, o.signers, now, o.expiry));
-    const d = decision(now, pointer, 'start', 0, pointer.rolloutBp, 'operator', `started at ${pct(pointer.rolloutBp)}`);
+    const d = decision(
+      o.now ?? Date.now(),
+      pointer,
+      'start',
+      0,
+      pointer.rolloutBp,
+      'operator',
+      `started at ${pct(pointer.rolloutBp)}`,
+    );
     await o.storage.addDecision(d);
     return d;
   });
@@ -310,7 +318,8 @@ export async function abortRollout(o: RolloutActionOptions & { reason?: string }
     if (!cur || cur.rolloutBp >= 10000 || cur.previous === undefined) {
       throw new Error(`${o.channel} has no partial rollout of ${o.model} to abort`);
     }
-    return applyAbort(o, state, cur, now, 'operator', o.reason ?? 'aborted by the operator', null);
+    const clock = () => o.now ?? Date.now();
+    return applyAbort(o, state, cur, now, clock, 'operator', o.reason ?? 'aborted by the operator', null);
   });
 }
 
@@ -344,13 +353,15 @@ async function applyAbort(
   state: RepoState,
   cur: ChannelInfo,
   now: number,
+  clock: () => number,
   reason: string,
   message: string,
   figures: RolloutFigures | null,
 ): Promise<RolloutDecision> {
   const back = { channel: cur.channel, model: cur.model, version: cur.previous!, rolloutBp: 10000 };
   await writeRepoChanges(o.repo, await setChannel(state, back, o.signers, now, o.expiry));
-  const d = decision(now, cur, 'abort', cur.rolloutBp, 0, reason, message, figures);
+  // Stamped when the channel changed, which is when devices can see it.
+  const d = decision(clock(), cur, 'abort', cur.rolloutBp, 0, reason, message, figures);
   await o.storage.addDecision(d);
   return d;
 }
@@ -400,11 +411,13 @@ export class RolloutController {
 
   async #evaluate(): Promise<RolloutDecision[]> {
     const { repo, storage } = this.#o;
-    const now = (this.#o.now ?? Date.now)();
+    const clock = this.#o.now ?? Date.now;
     const state = await loadRepoState(repo);
     const out: RolloutDecision[] = [];
     for (const st of await rolloutStatuses(state, storage)) {
       if (st.state !== 'running' || st.previous === null) continue;
+      // Read after the statuses: a step that began while they were read is not judged from the past.
+      const now = clock();
       const sinceMs = st.stepStartedMs ?? now;
       const pointer = { channel: st.channel, model: st.model, version: st.version, previous: st.previous };
       const figures = await measureRollout(storage, pointer, sinceMs);
@@ -422,7 +435,7 @@ export class RolloutController {
         const fresh = await loadRepoState(repo);
         const cur = currentPointer(fresh, st.channel, st.model);
         if (!samePointer(cur, { ...st, previous: st.previous ?? undefined })) return null;
-        if (v.action === 'abort') return applyAbort(this.#o, fresh, cur!, now, v.reason, v.message, figures);
+        if (v.action === 'abort') return applyAbort(this.#o, fresh, cur!, now, clock, v.reason, v.message, figures);
         const to = {
           channel: st.channel,
           model: st.model,
@@ -431,7 +444,8 @@ export class RolloutController {
           previous: st.previous!,
         };
         await writeRepoChanges(repo, await setChannel(fresh, to, this.#o.signers, now, this.#o.expiry));
-        const made = decision(now, st, v.action, st.rolloutBp, v.toBp, v.reason, v.message, figures);
+        // Stamped when the channel changed: the next step's window starts there.
+        const made = decision(clock(), st, v.action, st.rolloutBp, v.toBp, v.reason, v.message, figures);
         await storage.addDecision(made);
         return made;
       });
