@@ -2,6 +2,7 @@ import { initCommand } from './commands/init.js';
 import { keygenCommand } from './commands/keygen.js';
 import { promoteCommand, rollbackCommand } from './commands/channel.js';
 import { publishCommand } from './commands/publish.js';
+import { rolloutCommand } from './commands/rollout.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { serveCommand } from './commands/serve.js';
 import { timestampCommand } from './commands/timestamp.js';
@@ -46,6 +47,7 @@ export const COMMANDS: readonly Command[] = [
   publishCommand,
   promoteCommand,
   rollbackCommand,
+  rolloutCommand,
   timestampCommand,
   verifyCommand,
   serveCommand,

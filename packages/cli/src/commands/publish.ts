@@ -3,7 +3,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { BACKEND_IDS } from '@outpost/core';
 import {
+  ROLLOUT_PLAN_DEFAULTS,
   addRelease,
+  checkRolloutPlan,
   decodeReference,
   isSafeName,
   releaseOf,
@@ -11,6 +13,7 @@ import {
   type MetadataFiles,
   type PublishFile,
   type PublishedBlob,
+  type RolloutPlan,
 } from '@outpost/protocol';
 import { loadRepoState, withRepoLock, writeRepoChanges } from '@outpost/server';
 import type { Command } from '../cli.js';
@@ -45,7 +48,53 @@ options:
   --rollout-bp <n>             share of the channel's devices, in basis points (default 10000 =
                                all); the others stay on the channel's current version
   --expires <role=dur,...>     metadata lifetimes (see outpost init)
-  --json                       print the result as JSON`;
+  --json                       print the result as JSON
+
+rollout plan (signed with the release; outpost rollout start follows it, see outpost rollout):
+  --rollout-plan <bp,...>      the steps in basis points, ascending, ending at 10000
+                               (e.g. 100,500,2500,10000)
+  --min-devices <n>            devices on the canary before a step is judged (default ${ROLLOUT_PLAN_DEFAULTS.minDevices})
+  --min-runs <n>               runs of the canary before a step is judged (default ${ROLLOUT_PLAN_DEFAULTS.minRuns})
+  --min-step-seconds <n>       shortest step (default ${ROLLOUT_PLAN_DEFAULTS.minStepSeconds})
+  --max-error-bp <n>           abort above this error rate, basis points (default ${ROLLOUT_PLAN_DEFAULTS.maxErrorBp})
+  --max-rollback-bp <n>        abort above this share of activations rolled back (default ${ROLLOUT_PLAN_DEFAULTS.maxRollbackBp})
+  --max-p95-ratio-pct <n>      abort when p95 latency passes this % of the previous version's (default ${ROLLOUT_PLAN_DEFAULTS.maxP95RatioPct})
+  --max-drift-psi-milli <n>    abort above this mean drift PSI, thousandths (default ${ROLLOUT_PLAN_DEFAULTS.maxDriftPsiMilli})`;
+
+const PLAN_FLAGS = {
+  'min-devices': 'minDevices',
+  'min-runs': 'minRuns',
+  'min-step-seconds': 'minStepSeconds',
+  'max-error-bp': 'maxErrorBp',
+  'max-rollback-bp': 'maxRollbackBp',
+  'max-p95-ratio-pct': 'maxP95RatioPct',
+  'max-drift-psi-milli': 'maxDriftPsiMilli',
+} as const satisfies Record<string, keyof typeof ROLLOUT_PLAN_DEFAULTS>;
+
+/** The rollout plan of the command line (integers only: signed metadata has no floats), or undefined. */
+function rolloutPlanOf(v: Record<string, unknown>): RolloutPlan | undefined {
+  const given = Object.keys(PLAN_FLAGS).filter((f) => v[f] !== undefined);
+  if (v['rollout-plan'] === undefined) {
+    if (given.length) throw new UsageError(`--${given[0]} needs --rollout-plan`);
+    return undefined;
+  }
+  const int = (text: string, flag: string) => {
+    if (!/^[0-9]+$/.test(text)) throw new UsageError(`${flag} takes whole numbers, got ${text}`);
+    return Number(text);
+  };
+  const plan: Record<string, unknown> = {
+    ...ROLLOUT_PLAN_DEFAULTS,
+    steps: (v['rollout-plan'] as string).split(',').map((s) => int(s.trim(), '--rollout-plan')),
+  };
+  for (const [flag, key] of Object.entries(PLAN_FLAGS)) {
+    if (v[flag] !== undefined) plan[key] = int(v[flag] as string, `--${flag}`);
+  }
+  try {
+    return checkRolloutPlan(plan);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 type Format = PublishFile['format'];
 
@@ -147,9 +196,15 @@ export const publishCommand: Command = {
         'rollout-bp': { type: 'string' },
         expires: { type: 'string' },
         json: { type: 'boolean', default: false },
+        'rollout-plan': { type: 'string' },
+        ...(Object.fromEntries(Object.keys(PLAN_FLAGS).map((f) => [f, { type: 'string' }])) as Record<
+          keyof typeof PLAN_FLAGS,
+          { type: 'string' }
+        >),
       },
       true,
     );
+    const rolloutPlan = rolloutPlanOf(v);
     required(v, 'repo', 'keys', 'name', 'version');
     if (v['rollout-bp'] !== undefined && v.channel === undefined) throw new UsageError('--rollout-bp needs --channel');
     const rolloutBp = parseRolloutBp(v['rollout-bp']);
@@ -226,7 +281,14 @@ export const publishCommand: Command = {
       const now = Date.now();
       const release = await addRelease(
         state,
-        { model, version, files, ...(golden ? { golden } : {}), ...(reference ? { reference } : {}) },
+        {
+          model,
+          version,
+          files,
+          ...(golden ? { golden } : {}),
+          ...(reference ? { reference } : {}),
+          ...(rolloutPlan ? { rolloutPlan } : {}),
+        },
         signers,
         now,
         expiry,
@@ -275,6 +337,7 @@ export const publishCommand: Command = {
         ? { reference: { length: rel.reference.length, sha256: rel.reference.sha256, url: rel.reference.url } }
         : {}),
       ...(outcome.pointer ? { channel: outcome.pointer } : {}),
+      ...(rolloutPlan ? { rolloutPlan } : {}),
     };
     if (v.json) {
       io.out(JSON.stringify(summary, null, 2));
@@ -290,6 +353,11 @@ export const publishCommand: Command = {
     }
     if (rel.golden) io.out(`  golden     ${targetUrlPath(rel.golden.path, rel.golden.sha256)}`);
     if (rel.reference) io.out(`  reference  ${targetUrlPath(rel.reference.path, rel.reference.sha256)}`);
+    if (rolloutPlan) {
+      io.out(
+        `  rollout    ${rolloutPlan.steps.map((s) => `${(s / 100).toFixed(2)}%`).join(' → ')} (outpost rollout start)`,
+      );
+    }
     if (outcome.pointer) io.out(describePointer(outcome.pointer));
     return 0;
   },

@@ -1,15 +1,23 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer, openPostgresStorage, openSqliteStorage, TELEMETRY_DEFAULTS } from '@outpost/server';
+import {
+  createServer,
+  loadRepoState,
+  openPostgresStorage,
+  openSqliteStorage,
+  ROLLOUT_DEFAULTS,
+  TELEMETRY_DEFAULTS,
+} from '@outpost/server';
 import type { StorageAdapter, TelemetryOptions } from '@outpost/server';
 import type { Command } from '../cli.js';
 import { UsageError } from '../cli.js';
+import { signersFor } from '../repo/keys.js';
 import { parse, required } from '../repo/options.js';
 
 const usage = `usage: outpost serve --repo <dir> [--port 8080] [--host 127.0.0.1] [--log] [--json]
          [--device-token <t>]... [--admin-token <t>] [--data ./outpost-data | --database <url>]
          [--forward <url>]
-         [--body-limit <bytes>] [--rate-limit <n>]
+         [--body-limit <bytes>] [--rate-limit <n>] [--rollout-keys <dir> [--rollout-interval <s>]]
 
 Serves a model repository over HTTP: /metadata/* (revalidated on every use) and /targets/*
 (content-addressed, cached as immutable), with Range, ETag, CORS for any origin and
@@ -36,6 +44,9 @@ options:
   --forward <url>       also pass each stored batch on to this OTLP/HTTP endpoint (a Collector)
   --body-limit <bytes>  the largest telemetry request (default ${TELEMETRY_DEFAULTS.bodyLimit}); larger: 413
   --rate-limit <n>      telemetry requests per minute per device (default ${TELEMETRY_DEFAULTS.rateLimit.max}; 0: off)
+  --rollout-keys <dir>  run the rollout controller (see outpost rollout) with the online keys in <dir>
+                        (channels, snapshot, timestamp; root and targets keys there are not read)
+  --rollout-interval <s>  seconds between its evaluations (default ${ROLLOUT_DEFAULTS.intervalMs / 1000})
 
 Tokens on the command line show in the process list: prefer the environment variables.`;
 
@@ -73,6 +84,8 @@ export const serveCommand: Command = {
       forward: { type: 'string' },
       'body-limit': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'rollout-keys': { type: 'string' },
+      'rollout-interval': { type: 'string' },
     });
     required(v, 'repo');
     const port = Number(v.port);
@@ -121,14 +134,30 @@ export const serveCommand: Command = {
         rateLimit: perMinute === 0 ? false : { max: perMinute, timeWindowMs: 60_000 },
       };
     }
+    let rollout: Parameters<typeof createServer>[0]['rollout'];
+    if (v['rollout-keys'] !== undefined) {
+      if (!telemetry) throw new UsageError('--rollout-keys needs telemetry (a device token): the controller reads it');
+      const signers = await signersFor(v['rollout-keys'], await loadRepoState(v.repo!), [
+        'channels',
+        'snapshot',
+        'timestamp',
+      ]);
+      const seconds = count(v['rollout-interval'], '--rollout-interval', ROLLOUT_DEFAULTS.intervalMs / 1000);
+      if (seconds < 1) throw new UsageError('--rollout-interval must be at least 1 second');
+      rollout = { signers, intervalMs: seconds * 1000 };
+    } else if (v['rollout-interval'] !== undefined) {
+      throw new UsageError('--rollout-interval needs --rollout-keys');
+    }
     const signal = io.signal ?? processStop();
-    const app = createServer({ repo: v.repo!, logger: v.log, telemetry });
+    const app = createServer({ repo: v.repo!, logger: v.log, telemetry, rollout });
     try {
       const address = await app.listen({ port, host: v.host });
       io.out(
         v.json
           ? JSON.stringify({ url: address, repo: v.repo, telemetry: where })
-          : `serving ${v.repo} at ${address}` + (where ? `; telemetry into ${where}` : ''),
+          : `serving ${v.repo} at ${address}` +
+              (where ? `; telemetry into ${where}` : '') +
+              (rollout ? `; rollout controller every ${rollout.intervalMs! / 1000} s` : ''),
       );
       if (telemetry && !adminToken) io.err('no admin token: the /api/ dashboard API answers 401 to everyone');
       if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
