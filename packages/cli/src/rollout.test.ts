@@ -112,9 +112,28 @@ describe('outpost publish --rollout-plan, outpost rollout start|status|pause|abo
     expect((await outpost('rollout', 'widen', '--repo', repo)).code).toBe(2);
   });
 
-  it('serve --rollout-keys needs telemetry', async () => {
+  it('serve --rollout-keys runs the controller with the online keys; it needs telemetry', async () => {
     const r = await outpost('serve', '--repo', repo, '--rollout-keys', keys);
     expect(r.code).toBe(2);
     expect(r.err).toContain('--rollout-keys needs telemetry');
+    const ac = new AbortController();
+    const out: string[] = [];
+    const serving = run(
+      ['serve', '--repo', repo, '--port', '0', '--data', data, '--rollout-keys', keys, '--rollout-interval', '1'],
+      {
+        out: (t) => out.push(t),
+        err: () => undefined,
+        env: { OUTPOST_DEVICE_TOKEN: 'd', OUTPOST_ADMIN_TOKEN: 'a' },
+        signal: ac.signal,
+      },
+    );
+    while (!out.length) await new Promise((res) => setTimeout(res, 20));
+    expect(out[0]).toMatch(/; rollout controller every 1 s$/);
+    const url = /at (http:\/\/\S+);/.exec(out[0]!)![1]!;
+    const res = await fetch(`${url}/api/rollouts/evaluate`, { method: 'POST', headers: { authorization: 'Bearer a' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ decisions: [] });
+    ac.abort();
+    expect(await serving).toBe(0);
   });
 });
