@@ -7,9 +7,16 @@ import pg from 'pg';
 import {
   addRelease,
   channelPath,
+  encodeEnvelope,
   generateKey,
   initRepository,
+  rolloutPlanOf,
+  rolloutPlanPath,
   setChannel,
+  sha256Hex,
+  signMetadata,
+  TrustedSet,
+  refreshMetadata,
   type RoleName,
   type RolloutPlan,
   type Signers,
@@ -18,7 +25,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStorage, SCHEMA_V1 as PG_SCHEMA_V1 } from './postgres.js';
-import { loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
+import { fsMetadataFetcher, loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
 import {
   abortRollout,
   judgeRollout,
@@ -330,6 +337,85 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
     } finally {
       await app.close();
       await storage.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the online keys', () => {
+  it('cannot change a signed plan or add a model: what they sign outside channels/ is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-keys-'));
+    const repo = join(dir, 'repo');
+    const { online } = await makeRepo(repo);
+    try {
+      const state = await loadRepoState(repo);
+      await expect(
+        addRelease(state, { model: 'digits', version: '9.9.9', files: [file(9)] }, online, Date.now()),
+      ).rejects.toThrow(/targets key/);
+      // What a stolen controller key could try: a looser plan for 1.1.0 and a new model file,
+      // signed as channels and pinned properly through snapshot and timestamp.
+      const c = state.channels.signed;
+      const planTarget = state.targets.signed.targets[rolloutPlanPath('digits', '1.1.0')]!;
+      const loose = { ...planTarget, custom: { outpost: { ...planTarget.custom!.outpost!, maxErrorBp: 10000 } } };
+      const modelTarget = Object.entries(state.targets.signed.targets).find(([p]) => p.endsWith('.onnx'))![1];
+      const forged = await signMetadata(
+        {
+          ...c,
+          version: c.version + 1,
+          targets: {
+            ...c.targets,
+            [rolloutPlanPath('digits', '1.1.0')]: loose,
+            'models/digits/9.9.9/fp32/digits.onnx': modelTarget,
+          },
+        },
+        online.channels!,
+      );
+      const bytes = encodeEnvelope(forged);
+      const snap = await signMetadata(
+        {
+          ...state.snapshot.signed,
+          version: state.snapshot.signed.version + 1,
+          meta: {
+            ...state.snapshot.signed.meta,
+            'channels.json': {
+              version: c.version + 1,
+              length: bytes.length,
+              hashes: { sha256: await sha256Hex(bytes) },
+            },
+          },
+        },
+        online.snapshot!,
+      );
+      const snapBytes = encodeEnvelope(snap);
+      const ts = await signMetadata(
+        {
+          ...state.timestamp.signed,
+          version: state.timestamp.signed.version + 1,
+          meta: {
+            'snapshot.json': {
+              version: snap.signed.version,
+              length: snapBytes.length,
+              hashes: { sha256: await sha256Hex(snapBytes) },
+            },
+          },
+        },
+        online.timestamp!,
+      );
+      await writeRepoChanges(repo, {
+        files: {
+          [`${c.version + 1}.channels.json`]: bytes,
+          [`${snap.signed.version}.snapshot.json`]: snapBytes,
+          'timestamp.json': encodeEnvelope(ts),
+        },
+      });
+      // The controller's and the CLI's reader refuses the repository; so does a device.
+      await expect(loadRepoState(repo)).rejects.toThrow(/outside its delegation/);
+      const device = await TrustedSet.fromRoot(new Uint8Array(encodeEnvelope(state.root)));
+      await expect(refreshMetadata(device, fsMetadataFetcher(repo), Date.now())).rejects.toThrow(
+        /outside its delegation/,
+      );
+      expect(rolloutPlanOf(state.targets.signed, 'digits', '1.1.0')).toEqual(PLAN);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
