@@ -35,6 +35,19 @@ export function examplesHost(): Plugin {
     // The host's demoRepo() made (or reset) the repository already: the builds only read its
     // trusted root, and must not start it over.
     delete process.env.OUTPOST_DEMO_RESET;
+    // Production builds, as an app ships them: the dev server set NODE_ENV=development for this
+    // process, which a build would otherwise keep (import.meta.env.DEV true, no minification of
+    // what keys on it). Restored once the builds are done.
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      await buildAll();
+    } finally {
+      process.env.NODE_ENV = nodeEnv;
+    }
+  }
+
+  async function buildAll() {
     for (const e of wanted) {
       const root = join(here, '..', e.dir);
       await build({
