@@ -41,13 +41,13 @@ export function examplesHost(): Plugin {
     const nodeEnv = process.env.NODE_ENV;
     process.env.NODE_ENV = 'production';
     try {
-      await buildAll();
+      await buildAll(server, headers);
     } finally {
       process.env.NODE_ENV = nodeEnv;
     }
   }
 
-  async function buildAll() {
+  async function buildAll(server: ViteDevServer | PreviewServer, headers: Record<string, string | string[] | number>) {
     for (const e of wanted) {
       const root = join(here, '..', e.dir);
       await build({
