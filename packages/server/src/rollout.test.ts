@@ -421,6 +421,30 @@ describe('the online keys', () => {
   });
 });
 
+describe('the timestamp', () => {
+  it('is re-signed by the controller once half its lifetime has passed, and not before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-ts-'));
+    const repo = join(dir, 'repo');
+    const { online } = await makeRepo(repo);
+    const storage = openSqliteStorage(join(dir, 'outpost.db'));
+    try {
+      const before = (await loadRepoState(repo)).timestamp.signed;
+      let now = Date.now() + 11 * 3600_000;
+      const controller = new RolloutController({ repo, storage, signers: online, now: () => now });
+      await controller.evaluate();
+      expect((await loadRepoState(repo)).timestamp.signed).toEqual(before);
+      now = Date.now() + 13 * 3600_000;
+      await controller.evaluate();
+      const after = (await loadRepoState(repo)).timestamp.signed;
+      expect(after.version).toBe(before.version + 1);
+      expect(Date.parse(after.expires)).toBeGreaterThan(now + 23 * 3600_000);
+    } finally {
+      await storage.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('operator actions', () => {
   it('abort points the channel back for every device; a held repository lock refuses the change', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-ops-'));

@@ -1,5 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  DEFAULT_EXPIRY,
   channelPath,
+  metadataFile,
+  refreshTimestamp,
   rolloutPlanOf,
   setChannel,
   type ChannelInfo,
@@ -18,7 +23,7 @@ import type { RolloutAction, RolloutDecision, RolloutFigures, StorageAdapter } f
  * holds the online keys only (channels, snapshot, timestamp): it can move a channel's share or
  * pointer among versions the offline targets key signed, never add or change a model or a plan.
  *
- * Its state is the signed channel pointers plus its own decisions log: a rollout is running
+ * It also keeps the timestamp fresh. Its state is the signed channel pointers plus its own decisions log: a rollout is running
  * when the last decision about the channel's current version is `start`, `resume` or a step
  * taken (`widen`, `wait`), and a step's window starts at the decision that began it.
  */
@@ -451,6 +456,25 @@ export class RolloutController {
       });
       if (d) out.push(d);
     }
+    await this.#freshenTimestamp(state, clock);
     return out;
+  }
+
+  /**
+   * Re-signs the timestamp once half its lifetime has passed: the controller holds that key
+   * anyway, so a repository it runs needs no `outpost timestamp` cron job.
+   */
+  async #freshenTimestamp(state: RepoState, clock: () => number): Promise<void> {
+    const lifetimeMs = (this.#o.expiry?.timestamp ?? DEFAULT_EXPIRY.timestamp) * 1000;
+    const due = (s: RepoState) => Date.parse(s.timestamp.signed.expires) - clock() < lifetimeMs / 2;
+    if (!due(state)) return;
+    const { repo } = this.#o;
+    await withRepoLock(repo, async () => {
+      const fresh = await loadRepoState(repo);
+      if (!due(fresh)) return;
+      const snap = join(repo, 'metadata', metadataFile('snapshot', fresh.snapshot.signed.version));
+      const bytes = new Uint8Array(await readFile(snap));
+      await writeRepoChanges(repo, await refreshTimestamp(fresh, bytes, this.#o.signers, clock(), this.#o.expiry));
+    });
   }
 }
