@@ -54,6 +54,7 @@ export type {
   RunResult,
   TelemetryConfig,
   BackgroundFailure,
+  InputShapes,
   TelemetryFlushReport,
   TelemetryUpdateEvent,
   UpdateCheck,

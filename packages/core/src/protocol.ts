@@ -1,6 +1,6 @@
 import type { BackendId, CachedModel, CacheUsage, LoadedModelInfo, LoadProgress, ModelSource } from './model.js';
 import type { SerializedError } from './errors.js';
-import type { TensorMap } from './tensor.js';
+import type { TensorMap, TensorType } from './tensor.js';
 
 /**
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
@@ -207,6 +207,9 @@ export interface FrameRequest {
   preprocess: FramePreprocess;
 }
 
+/** Input shapes a model was last fed with, by input name. */
+export type InputShapes = Record<string, { type: TensorType; dims: number[] }>;
+
 /** What a frame run returns: the run's result and where the worker's time went. */
 export interface FrameResult extends RunResult {
   /** Drawing, scaling and normalising the frame (ms). */
@@ -239,6 +242,13 @@ export interface WorkerApi {
    * runs the model on it, in the model's run order. Outputs are transferred.
    */
   runFrame(req: FrameRequest): Promise<FrameResult>;
+  /**
+   * Runs a model once on zeros of the given input shapes, recording nothing: a session staged by
+   * an update is warmed at the shapes the app feeds before handles move to it, so the first real
+   * run after the switch is not the slow first run of a new session, and a version that cannot
+   * take those shapes fails here, before it serves.
+   */
+  warm(modelId: number, shapes: InputShapes): Promise<void>;
   dispose(modelId: number): Promise<void>;
   /** Cancels a pending load or run. A run already executing in WASM cannot be stopped. */
   cancel(callId: number): void;

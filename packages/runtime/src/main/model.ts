@@ -4,6 +4,7 @@ import {
   type BackendId,
   type FramePreprocess,
   type FrameResult,
+  type InputShapes,
   type LoadedModelInfo,
   type Tensor,
   type TensorMap,
@@ -24,6 +25,13 @@ export interface ModelHost {
 }
 
 /** A loaded model. Runs go to the worker, one at a time per model, in call order. */
+/** The types and shapes of a run's inputs. */
+function shapesOf(feeds: TensorMap): InputShapes {
+  const out: InputShapes = {};
+  for (const [name, t] of Object.entries(feeds)) out[name] = { type: t.type, dims: [...t.dims] };
+  return out;
+}
+
 export class Model {
   readonly name: string;
   private host: ModelHost;
@@ -31,6 +39,8 @@ export class Model {
   private _backend: BackendId;
   private _fallbackReason: string | undefined;
   private disposed = false;
+  /** The input shapes of the last run or frame: what an update's new session is warmed at. */
+  private shapes: InputShapes | undefined;
 
   /** @internal */
   constructor(host: ModelHost, info: LoadedModelInfo) {
@@ -84,6 +94,11 @@ export class Model {
     return old;
   }
 
+  /** The input shapes this handle last ran with, if it ran. @internal */
+  get lastShapes(): InputShapes | undefined {
+    return this.shapes;
+  }
+
   /** @internal */
   get hostOf(): ModelHost {
     return this.host;
@@ -113,6 +128,7 @@ export class Model {
     // copies transferred: one memcpy on the page beats structured clone, which copies twice
     // (serialize, deserialize). Small ones are cloned, where a transfer list costs more than it saves.
     const sent = options.transfer || bytesOf(feeds) < COPY_AND_TRANSFER_BYTES ? feeds : copyTensors(feeds);
+    this.shapes = shapesOf(feeds);
     const req = { callId, modelId: this.info.id, feeds: sent };
     const transfer = options.transfer || sent !== feeds;
     const call = host.guard(host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
@@ -141,6 +157,9 @@ export class Model {
     const host = this.host;
     const version = this.info.version;
     const backend = this._backend;
+    const { width, height, layout = 'nchw' } = preprocess;
+    const dims = layout === 'nchw' ? [1, 3, height, width] : [1, height, width, 3];
+    this.shapes = { [preprocess.input]: { type: 'float32', dims } };
     const req = { callId: host.nextCallId(), modelId: this.info.id, frame, preprocess };
     const result = await host.guard(host.api.runFrame(Comlink.transfer(req, [frame])));
     if (result.backend && host === this.host) {

@@ -32,6 +32,12 @@ export interface Updates {
   on<E extends UpdateEventName>(event: E, handler: (detail: UpdateEvents[E]) => void): () => void;
 }
 
+/** A handle and the staged session it moves to. */
+interface Swap {
+  model: Model;
+  info: LoadedModelInfo;
+}
+
 /** What the updater needs from the runtime. */
 export interface UpdateHost {
   primary: WorkerHost;
@@ -127,25 +133,66 @@ export class UpdateController implements Updates {
   }
 
   /**
-   * With `activate: 'now'`, moves every handle of `name` to sessions in the staging worker,
-   * between two runs; else releases the staging worker (the version serves from the next load).
+   * With `activate: 'now'`, readies a session of the staged version for every handle of `name`
+   * and warms each at the shapes its handle was last fed, in the staging worker while the old
+   * version keeps serving: the first real run after the switch is then as fast as any other,
+   * and a version that cannot take those inputs fails here (an `UpdateError`: rolled back,
+   * never activated) instead of on the app's next call. Null when no handle moves.
    */
-  private async switchHandles(name: string, version: string, staging: WorkerHost, info: LoadedModelInfo) {
+  private async prepareSwaps(
+    name: string,
+    version: string,
+    staging: WorkerHost,
+    info: LoadedModelInfo,
+  ): Promise<Swap[] | null> {
     const handles = [...(this.host.named().get(name) ?? [])];
-    if (this.host.activate !== 'now' || handles.length === 0) {
-      await staging.guard(staging.api.dispose(info.id)).catch(() => undefined);
-      // What the staging worker recorded (the new version's cold load) goes to the queue first.
-      await staging.guard(staging.api.telemetryPersist()).catch(() => undefined);
-      staging.terminate(new UpdateError('Staging worker closed', name, version));
-      return;
-    }
+    if (this.host.activate !== 'now' || handles.length === 0) return null;
     const [first, ...rest] = handles;
-    const swaps: { model: Model; info: LoadedModelInfo }[] = [{ model: first!, info }];
+    const swaps: Swap[] = [{ model: first!, info }];
     for (const model of rest) {
       const more = await staging.guard(
         staging.api.loadNamed({ callId: staging.nextCallId(), name, version, activate: false }),
       );
       swaps.push({ model, info: more });
+    }
+    for (const { model, info: next } of swaps) {
+      const shapes = model.lastShapes;
+      if (!shapes) continue;
+      try {
+        await staging.guard(staging.api.warm(next.id, shapes));
+      } catch (err) {
+        staging.terminate(new UpdateError('Staging failed', name, version));
+        const why = err instanceof Error ? err.message : String(err);
+        // Like a failed health check: never installed again on this device.
+        const { primary } = this.host;
+        await primary
+          .guard(primary.api.markBad(name, version, `failed at the app's input shapes: ${why}`))
+          .catch(() => undefined);
+        throw new UpdateError(`${name}@${version} failed a run at the app's input shapes: ${why}`, name, version, {
+          cause: err,
+        });
+      }
+    }
+    return swaps;
+  }
+
+  /**
+   * Moves the handles to their new sessions, between two runs (`swaps`); without swaps, releases
+   * the staging worker (the version serves from the next load).
+   */
+  private async switchHandles(
+    name: string,
+    version: string,
+    staging: WorkerHost,
+    info: LoadedModelInfo,
+    swaps: Swap[] | null,
+  ) {
+    if (!swaps) {
+      await staging.guard(staging.api.dispose(info.id)).catch(() => undefined);
+      // What the staging worker recorded (the new version's cold load) goes to the queue first.
+      await staging.guard(staging.api.telemetryPersist()).catch(() => undefined);
+      staging.terminate(new UpdateError('Staging worker closed', name, version));
+      return;
     }
     for (const { model, info: next } of swaps) {
       const old = model.rebind(staging, next);
@@ -160,13 +207,14 @@ export class UpdateController implements Updates {
     try {
       const { staging, info } = await this.stage(name, to);
       this.emit('downloaded', { name, version: to });
+      const swaps = await this.prepareSwaps(name, to, staging, info);
       try {
         await this.host.primary.guard(this.host.primary.api.activate(name, to));
       } catch (err) {
         staging.terminate(new UpdateError('Activation failed', name, to));
         throw err;
       }
-      await this.switchHandles(name, to, staging, info);
+      await this.switchHandles(name, to, staging, info, swaps);
       const activated: UpdateEvents['activated'] = { name, version: to, rollback: plan.rollback };
       if (plan.from !== undefined) activated.previous = plan.from;
       this.emit('activated', activated);
@@ -184,7 +232,7 @@ export class UpdateController implements Updates {
   private async adopt(name: string, version: string, from: string): Promise<void> {
     try {
       const { staging, info } = await this.stage(name, version);
-      await this.switchHandles(name, version, staging, info);
+      await this.switchHandles(name, version, staging, info, await this.prepareSwaps(name, version, staging, info));
       this.emit('activated', { name, version, previous: from, rollback: false });
     } catch (err) {
       this.emit('error', { name, version, error: err instanceof Error ? err : new Error(String(err)) });

@@ -10,6 +10,8 @@ import {
   UpdateError,
   serializeError,
   type BackgroundFailure,
+  type InputShapes,
+  type TensorMap,
   type BackendId,
   type EngineConfig,
   type EngineSession,
@@ -37,6 +39,7 @@ import { tensorBuffers } from '../shared/index.js';
 import { decodeBundle, encodeBundle, modelVersions, releaseOf, utf8, type Release } from '@outpost/protocol';
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
+import { zeros } from './zeros.js';
 import type { Device } from './device.js';
 import { openModel, registeredEngines, workerDevice } from './engines.js';
 import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
@@ -845,6 +848,18 @@ export class WorkerRuntime implements WorkerApi {
     const outputs = await model.session.run(req.feeds);
     model.ranOnce = true;
     return { outputs, backend: 'wasm', fallbackReason: reason };
+  }
+
+  async warm(modelId: number, shapes: InputShapes): Promise<void> {
+    const model = this.models.get(modelId);
+    if (!model) throw new DisposedError(`Model ${modelId} is not loaded (disposed?)`);
+    const feeds: TensorMap = {};
+    for (const [name, { type, dims }] of Object.entries(shapes)) feeds[name] = zeros(type, dims);
+    // In the model's queue like any run; recorded nowhere (it is not the app's run).
+    const turn = model.queue.then(() => model.session.run(feeds));
+    model.queue = turn.catch(() => undefined);
+    await turn;
+    model.ranOnce = true;
   }
 
   async dispose(modelId: number): Promise<void> {
