@@ -10,7 +10,7 @@ import {
 // ships this file in its bundle; the demo makes its repository on first start, so its Vite
 // plugin provides the file under this name (see ../shared/demo-repo.ts).
 import trustedRoot from 'virtual:outpost-demo/trusted-root';
-import { inputSize, textBoxes, type TextBox } from './boxes.js';
+import { inputSize, textBoxes, type TextBox } from '../../shared/text-boxes.js';
 import { Watchdog, describe, type Trouble } from './watchdog.js';
 
 /** How often the kiosk asks its repository for a new version (a real one would check far less often). */

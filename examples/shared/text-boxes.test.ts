@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inputSize, textBoxes } from './boxes.js';
+import { inputSize, textBoxes } from './text-boxes.js';
 
 /** A w×h map, 0 everywhere but the given rectangles (x, y, w, h, value). */
 function map(w: number, h: number, rects: [number, number, number, number, number][]): Float32Array {
@@ -60,5 +60,10 @@ describe('inputSize', () => {
     expect(inputSize(640, 480)).toEqual({ width: 320, height: 256 });
     expect(inputSize(1280, 720)).toEqual({ width: 320, height: 192 });
     expect(inputSize(100, 40)).toEqual({ width: 96, height: 32 });
+    // The web app's pictures: up to 480 on the long side, never past it.
+    expect(inputSize(480, 320, 480)).toEqual({ width: 480, height: 320 });
+    expect(inputSize(1920, 1080, 480)).toEqual({ width: 480, height: 256 });
+    expect(inputSize(470, 20, 480)).toEqual({ width: 480, height: 32 });
+    expect(inputSize(20, 10, 480)).toEqual({ width: 32, height: 32 });
   });
 });

@@ -1,3 +1,5 @@
+// PP-OCR det's pre- and post-processing shapes, shared by the web app and the kiosk.
+
 /** A text box, in the coordinates of the probability map it was found in. */
 export interface TextBox {
   x: number;
@@ -81,6 +83,7 @@ export function textBoxes(
  */
 export function inputSize(width: number, height: number, maxSide = 320): { width: number; height: number } {
   const scale = Math.min(1, maxSide / Math.max(width, height));
-  const round = (v: number) => Math.max(32, Math.round((v * scale) / 32) * 32);
+  const most = Math.max(32, Math.floor(maxSide / 32) * 32);
+  const round = (v: number) => Math.min(most, Math.max(32, Math.round((v * scale) / 32) * 32));
   return { width: round(width), height: round(height) };
 }
