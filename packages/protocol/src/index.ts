@@ -1,4 +1,6 @@
 export type { Bundle } from './bundle.js';
+export type { CompareInfo, CompareSpec, ComparedTensor } from './compare.js';
+export { agreement, checkCompareSpec, compareSpecOf, iou, maxAbsDiff, parseCompareSpec } from './compare.js';
 export { decodeBundle, encodeBundle } from './bundle.js';
 export { canonicalBytes, canonicalize } from './canonical.js';
 export { derToP1363, fromHex, fromPem, fromUtf8, p1363ToDer, toHex, toPem, utf8 } from './encoding.js';
@@ -16,7 +18,9 @@ export {
   verifyBytes,
 } from './keys.js';
 export type {
+  AbInfo,
   ChannelInfo,
+  ShadowInfo,
   DelegatedRole,
   EncodedTensor,
   Envelope,
@@ -42,6 +46,7 @@ export {
   CHANNEL_PATHS,
   assertSafeName,
   channelPath,
+  comparePath,
   goldenPath,
   isSafeName,
   matchesPattern,
@@ -54,7 +59,7 @@ export {
 export type { RolloutPlan, RolloutPlanInfo } from './rollout.js';
 export { ROLLOUT_PLAN_DEFAULTS, checkRolloutPlan, rolloutPlanOf } from './rollout.js';
 export type { ChannelDecision, Release, ReleaseBlob, ReleaseFile, ReleaseVariant } from './release.js';
-export { decideChannel, modelVersions, releaseOf, rolloutBucket } from './release.js';
+export { abBucket, decideChannel, modelVersions, releaseOf, rolloutBucket } from './release.js';
 export type {
   Expiry,
   InitOptions,
@@ -88,6 +93,9 @@ export {
   RESOURCE,
   RUN_DURATION_BOUNDS,
   SERVICE_NAME,
+  SHADOW_AGREEMENT_BOUNDS,
+  SHADOW_METRIC_PREFIX,
+  SHADOW_RATIO_BOUNDS,
   bucketDown,
   decodeReference,
 } from './telemetry.js';

@@ -1,3 +1,4 @@
+import type { CompareInfo } from './compare.js';
 import type { RolloutPlanInfo } from './rollout.js';
 
 /**
@@ -62,7 +63,7 @@ export interface Snapshot extends SignedBase<'snapshot'> {
 export interface TargetFile {
   length: number;
   hashes: { sha256: string };
-  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo | ReferenceInfo | RolloutPlanInfo };
+  custom?: { outpost?: ModelFileInfo | ChannelInfo | GoldenInfo | ReferenceInfo | RolloutPlanInfo | CompareInfo };
 }
 
 export interface DelegatedRole extends RoleKeys {
@@ -106,7 +107,8 @@ export interface ModelFileInfo {
 /**
  * A channel pointer: which version devices on `channel` run. `version` goes to devices whose
  * rollout bucket is below `rolloutBp` (basis points: 10000 = everyone); the others stay on, or
- * install, `previous`.
+ * install, `previous`. All of it is signed by the online channels key, which may only name
+ * versions the offline targets key signed.
  */
 export interface ChannelInfo {
   kind: 'channel';
@@ -115,6 +117,32 @@ export interface ChannelInfo {
   version: string;
   rolloutBp: number;
   previous?: string;
+  /**
+   * A shadow: devices also run `version` on `sampleBp` basis points of their real inputs, in a
+   * separate worker, after the live result is back, and report how well it agrees with the live
+   * model (by the comparison its release signs, `compare.json`). Never changes a live result.
+   */
+  shadow?: ShadowInfo;
+  /**
+   * An A/B test: devices whose A/B bucket (a hash of their install id, the model and the channel,
+   * independent of the rollout bucket) is below `shareBp` run `version` (arm B); the others run
+   * what the pointer gives them (arm A).
+   */
+  ab?: AbInfo;
+}
+
+/** A channel's shadow version and sample (see {@link ChannelInfo.shadow}). */
+export interface ShadowInfo {
+  version: string;
+  /** Share of live runs also run by the shadow, in basis points. */
+  sampleBp: number;
+}
+
+/** A channel's A/B arm B (see {@link ChannelInfo.ab}). */
+export interface AbInfo {
+  version: string;
+  /** Share of the channel's devices in arm B, in basis points. */
+  shareBp: number;
 }
 
 /** Golden inputs, outputs and tolerance of a model version (the file is JSON, see {@link GoldenFile}). */

@@ -1,4 +1,5 @@
 import { MetadataError } from '@outpost/core';
+import type { CompareInfo } from './compare.js';
 import { fromUtf8 } from './encoding.js';
 import type {
   ChannelInfo,
@@ -127,6 +128,21 @@ function channelInfo(o: Obj, what: string): ChannelInfo {
   };
   if (out.rolloutBp > 10000) fail(`${what}.rolloutBp is above 10000`);
   if (o.previous !== undefined) out.previous = str(o.previous, `${what}.previous`);
+  const bp = (v: unknown, at: string) => {
+    const n = int(v, at);
+    return n > 10000 ? fail(`${at} is above 10000`) : n;
+  };
+  if (o.shadow !== undefined) {
+    const s = obj(o.shadow, `${what}.shadow`);
+    out.shadow = {
+      version: str(s.version, `${what}.shadow.version`),
+      sampleBp: bp(s.sampleBp, `${what}.shadow.sampleBp`),
+    };
+  }
+  if (o.ab !== undefined) {
+    const a = obj(o.ab, `${what}.ab`);
+    out.ab = { version: str(a.version, `${what}.ab.version`), shareBp: bp(a.shareBp, `${what}.ab.shareBp`) };
+  }
   return out;
 }
 
@@ -138,7 +154,18 @@ function targetFile(v: unknown, what: string): TargetFile {
     const o = obj(custom.outpost, `${what}.custom.outpost`);
     if (o.kind === 'model-file') out.custom = { outpost: modelFileInfo(o, what) };
     else if (o.kind === 'channel') out.custom = { outpost: channelInfo(o, what) };
-    else if (o.kind === 'golden' || o.kind === 'reference') {
+    else if (o.kind === 'compare') {
+      // Read as the release signed it; a spec this client cannot use is refused where it is used.
+      const c: CompareInfo = {
+        kind: 'compare',
+        model: str(o.model, `${what}.model`),
+        version: str(o.version, `${what}.version`),
+        metric: str(o.metric, `${what}.metric`) as CompareInfo['metric'],
+        output: str(o.output, `${what}.output`),
+      };
+      if (o.thresholdMilli !== undefined) c.thresholdMilli = int(o.thresholdMilli, `${what}.thresholdMilli`);
+      out.custom = { outpost: c };
+    } else if (o.kind === 'golden' || o.kind === 'reference') {
       out.custom = {
         outpost: { kind: o.kind, model: str(o.model, `${what}.model`), version: str(o.version, `${what}.version`) },
       };

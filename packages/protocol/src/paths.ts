@@ -40,6 +40,11 @@ export function rolloutPlanPath(model: string, version: string): string {
   return `models/${model}/${version}/rollout.json`;
 }
 
+/** Target path of how a version's outputs are compared with the live model's as a shadow (signed with the release). */
+export function comparePath(model: string, version: string): string {
+  return `models/${model}/${version}/compare.json`;
+}
+
 /** Target path of a channel pointer (signed by the `channels` role). */
 export function channelPath(channel: string, model: string): string {
   return `channels/${channel}/${model}.json`;

@@ -1,7 +1,7 @@
 import { MetadataError } from '@outpost/core';
 import { sha256Hex } from './hash.js';
 import { utf8 } from './encoding.js';
-import type { ChannelInfo, ModelFileInfo, Targets } from './metadata.js';
+import type { ChannelInfo, ModelFileInfo, ShadowInfo, Targets } from './metadata.js';
 import { channelPath, goldenPath, referencePath, targetUrlPath } from './paths.js';
 
 /**
@@ -120,6 +120,23 @@ export interface ChannelDecision {
   /** True when the device falls inside the rollout of `channel.version`. */
   inRollout: boolean;
   bucket: number;
+  /**
+   * The device's A/B arm when the channel runs an A/B test: `b` runs `channel.ab.version`, `a`
+   * what the pointer gives it otherwise; null without a test.
+   */
+  arm: 'a' | 'b' | null;
+  /** The version this device runs as a shadow, and on what share of runs; null when none (or it runs it live). */
+  shadow: ShadowInfo | null;
+}
+
+/**
+ * A device's A/B bucket on a channel, 0-9999: {@link rolloutBucket} keyed by the channel rather
+ * than a version, so a device keeps its arm whatever versions the arms name, and the arms are
+ * independent of any canary's buckets.
+ */
+export function abBucket(deviceId: string, model: string, channel: string): Promise<number> {
+  // ':' is no character of a version name, so this key never equals a canary's.
+  return rolloutBucket(deviceId, model, `ab:${channel}`);
 }
 
 /**
@@ -136,7 +153,7 @@ export async function decideChannel(
 ): Promise<ChannelDecision | null> {
   const entry = channels?.targets[channelPath(channel, model)]?.custom?.outpost;
   if (entry?.kind !== 'channel' || entry.model !== model || entry.channel !== channel) return null;
-  for (const v of [entry.version, entry.previous]) {
+  for (const v of [entry.version, entry.previous, entry.ab?.version, entry.shadow?.version]) {
     if (v !== undefined && !releaseOf(targets, model, v)) {
       throw new MetadataError(
         'METADATA_MISMATCH',
@@ -147,5 +164,15 @@ export async function decideChannel(
   }
   const bucket = await rolloutBucket(deviceId, model, entry.version);
   const inRollout = bucket < entry.rolloutBp;
-  return { channel: entry, version: inRollout ? entry.version : (entry.previous ?? null), inRollout, bucket };
+  let version = inRollout ? entry.version : (entry.previous ?? null);
+  let arm: ChannelDecision['arm'] = null;
+  if (entry.ab) {
+    arm = (await abBucket(deviceId, model, channel)) < entry.ab.shareBp ? 'b' : 'a';
+    if (arm === 'b') version = entry.ab.version;
+  }
+  const shadow =
+    entry.shadow && entry.shadow.sampleBp > 0 && version !== null && entry.shadow.version !== version
+      ? { version: entry.shadow.version, sampleBp: entry.shadow.sampleBp }
+      : null;
+  return { channel: entry, version, inRollout, bucket, arm, shadow };
 }

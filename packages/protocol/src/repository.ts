@@ -24,7 +24,9 @@ import {
   modelFilePath,
   referencePath,
   rolloutPlanPath,
+  comparePath,
 } from './paths.js';
+import { checkCompareSpec, type CompareInfo, type CompareSpec } from './compare.js';
 import { checkRolloutPlan, type RolloutPlan, type RolloutPlanInfo } from './rollout.js';
 import { decodeReference } from './telemetry.js';
 import { signMetadata } from './sign.js';
@@ -301,6 +303,8 @@ export async function addRelease(
     golden?: Uint8Array<ArrayBuffer>;
     reference?: Uint8Array<ArrayBuffer>;
     rolloutPlan?: RolloutPlan;
+    /** How the version's outputs are compared with the live model's when it runs as a shadow. */
+    compare?: CompareSpec;
   },
   signers: Signers,
   now: number,
@@ -345,6 +349,15 @@ export async function addRelease(
       bytes,
     });
   }
+  if (release.compare) {
+    const info: CompareInfo = { kind: 'compare', model, version, ...checkCompareSpec(release.compare) };
+    const bytes = utf8(`${JSON.stringify(info, null, 2)}\n`);
+    blobs.push({
+      path: comparePath(model, version),
+      target: { length: bytes.length, hashes: { sha256: await sha256Hex(bytes) }, custom: { outpost: info } },
+      bytes,
+    });
+  }
   const next = await addTargets(
     state,
     'targets',
@@ -377,14 +390,27 @@ export async function setChannel(
         t.custom.outpost.model === pointer.model &&
         t.custom.outpost.version === v,
     );
-  for (const v of [pointer.version, pointer.previous]) {
+  for (const v of [pointer.version, pointer.previous, pointer.ab?.version, pointer.shadow?.version]) {
     if (v !== undefined && !signed(v)) throw new TypeError(`${pointer.model}@${v} is not published`);
   }
-  if (!Number.isInteger(pointer.rolloutBp) || pointer.rolloutBp < 0 || pointer.rolloutBp > 10000) {
-    throw new TypeError('rolloutBp must be an integer from 0 to 10000');
+  const isBp = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 10000;
+  if (!isBp(pointer.rolloutBp)) throw new TypeError('rolloutBp must be an integer from 0 to 10000');
+  if (pointer.ab && !isBp(pointer.ab.shareBp)) throw new TypeError('ab.shareBp must be an integer from 0 to 10000');
+  if (pointer.shadow) {
+    if (!isBp(pointer.shadow.sampleBp)) throw new TypeError('shadow.sampleBp must be an integer from 0 to 10000');
+    // How a shadow is judged is signed offline with its release; the online key cannot supply it.
+    if (!state.targets.signed.targets[comparePath(pointer.model, pointer.shadow.version)]) {
+      throw new TypeError(
+        `${pointer.model}@${pointer.shadow.version} has no signed comparison (outpost publish --compare): it cannot run as a shadow`,
+      );
+    }
   }
   const info: ChannelInfo = { kind: 'channel', ...pointer };
   if (info.previous === undefined) delete info.previous;
+  if (info.ab === undefined) delete info.ab;
+  else info.ab = { version: info.ab.version, shareBp: info.ab.shareBp };
+  if (info.shadow === undefined) delete info.shadow;
+  else info.shadow = { version: info.shadow.version, sampleBp: info.shadow.sampleBp };
   const bytes = utf8(`${JSON.stringify(info, null, 2)}\n`);
   const path = channelPath(pointer.channel, pointer.model);
   const target: TargetFile = {

@@ -31,6 +31,11 @@ export interface RolloutPlan {
   maxP95RatioPct?: number;
   /** Abort when the mean drift PSI of the canary's windows exceeds this, in thousandths. */
   maxDriftPsiMilli?: number;
+  /**
+   * Abort when the canary, run as a shadow on devices still on the previous version, agrees with
+   * the live model less than this (mean agreement by its signed comparison), in basis points.
+   */
+  minShadowAgreementBp?: number;
 }
 
 /** A rollout plan as the targets role signs it (`custom.outpost` of its target file). */
@@ -49,7 +54,7 @@ export const ROLLOUT_PLAN_DEFAULTS = {
   maxRollbackBp: 200,
   maxP95RatioPct: 150,
   maxDriftPsiMilli: 250,
-} as const satisfies Omit<Required<RolloutPlan>, 'steps'>;
+} as const satisfies Omit<Required<RolloutPlan>, 'steps' | 'minShadowAgreementBp'>;
 
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
@@ -78,6 +83,7 @@ export function checkRolloutPlan(raw: unknown): RolloutPlan {
     maxRollbackBp: 10000,
     maxP95RatioPct: Number.MAX_SAFE_INTEGER,
     maxDriftPsiMilli: Number.MAX_SAFE_INTEGER,
+    minShadowAgreementBp: 10000,
   } as const;
   for (const [k, max] of Object.entries(optional) as [keyof typeof optional, number][]) {
     if (p[k] === undefined) continue;

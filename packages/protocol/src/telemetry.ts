@@ -61,6 +61,13 @@ export const ATTR = {
   driftKl: 'outpost.drift.kl',
   /** On a drift event: runs recorded in the window. */
   driftRuns: 'outpost.drift.runs',
+  /** Worker supervision events: `restarted` or `breaker-open`. */
+  workerEvent: 'outpost.worker.event',
+  /** Why: `crash` (the worker failed) or `hang` (a run outlasted the supervision timeout). */
+  workerCause: 'outpost.worker.cause',
+  /** Restarts within the circuit breaker's window, and the models that were on the worker. */
+  workerRestarts: 'outpost.worker.restarts',
+  workerModels: 'outpost.worker.models',
 } as const;
 
 /** Metric names. */
@@ -85,13 +92,36 @@ export const METRIC = {
   driftKl: 'outpost.drift.kl',
   /** Sum, monotonic: telemetry events dropped on the device (queue caps, T1). */
   dropped: 'outpost.telemetry.dropped.count',
+  /**
+   * Histogram, 1, {@link SHADOW_AGREEMENT_BOUNDS}: per shadow run, its agreement with the live
+   * model's output on the same input (0 to 1, by the version's signed comparison). The mean
+   * agreement is sum / count. Its data points name the shadow version, and
+   * {@link ATTR.shadowLiveVersion} the live one.
+   */
+  shadowAgreement: 'outpost.shadow.agreement',
+  /** Histogram, 1, {@link SHADOW_RATIO_BOUNDS}: per shadow run, shadow run time / live run time. */
+  shadowLatencyRatio: 'outpost.shadow.latency_ratio',
+  /** Sum, monotonic: sampled runs not shadowed because the shadow worker was busy (never queued). */
+  shadowSkipped: 'outpost.shadow.skipped.count',
+  /** Sum, monotonic, by {@link ATTR.errorCode}: shadow runs that failed. */
+  shadowErrors: 'outpost.shadow.error.count',
 } as const;
+
+/** Metric names whose points are about a shadow version: a device does not run it, it only tries it. */
+export const SHADOW_METRIC_PREFIX = 'outpost.shadow.';
+
+/** Bucket bounds of the shadow agreement histogram. */
+export const SHADOW_AGREEMENT_BOUNDS = [0, 0.5, 0.8, 0.9, 0.95, 0.99, 1] as const;
+/** Bucket bounds of the shadow / live latency ratio histogram. */
+export const SHADOW_RATIO_BOUNDS = [0.5, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10] as const;
 
 /** Log record event names (the OTLP log's `eventName`, and the `event.name` attribute). */
 export const EVENT = {
   update: 'outpost.update',
   /** A window whose PSI exceeded the threshold. */
   drift: 'outpost.drift',
+  /** Worker supervision: a worker replaced after a crash or hang, or the circuit breaker opening. */
+  worker: 'outpost.worker',
 } as const;
 
 /** Explicit bucket bounds of the run duration histogram, ms. */
