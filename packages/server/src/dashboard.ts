@@ -38,6 +38,7 @@ const PAGE = `<!doctype html>
 <h2>Errors</h2><table id="health"></table>
 <h2>Canary rollouts</h2><table id="rollouts"></table>
 <h2>Rollout decisions</h2><table id="decisions"></table>
+<h2>A/B tests (B − A, 95% intervals)</h2><table id="ab"></table><p id="ab-method" class="muted"></p>
 <h2>Update events</h2><table id="updates"></table>
 <h2>Drift alerts</h2><table id="drift"></table>
 <h2>Devices seen</h2><table id="devices"></table>
@@ -94,6 +95,17 @@ async function refresh() {
     table('decisions', ['when', 'channel', 'model', 'canary', 'action', 'share', 'reason', 'figures'],
       ro.decisions.slice(0, 100).map((d) => [when(d.timeMs), d.channel, d.model, d.version, d.action,
         bp(d.fromBp) + ' → ' + bp(d.toBp), d.message, fig(d.figures)]));
+  }
+  const ab = await fetch('api/ab', { headers: { Authorization: 'Bearer ' + token } });
+  if (ab.ok) {
+    const tests = (await ab.json()).tests;
+    const ci = (i, f) => (i.value == null ? 'n/a' : f(i.value) + ' [' + f(i.low) + ', ' + f(i.high) + ']');
+    const arm = (a) => a.version + ': ' + a.devices + ' devices, ' + a.runs + ' runs, errors ' + ci(a.errorRate, pct) +
+      ', p50 ' + ci(a.p50, ms) + ', p95 ' + ci(a.p95, ms) + (a.shadowAgreement == null ? '' : ', shadow agreement ' + pct(a.shadowAgreement));
+    table('ab', ['channel', 'model', 'arm B share', 'arm A', 'arm B', 'Δ error rate', 'Δ p50 ms', 'Δ p95 ms'],
+      tests.map((t) => [t.channel, t.model, (t.shareBp / 100).toFixed(2) + ' %', arm(t.a), arm(t.b),
+        ci(t.diff.errorRate, pct), ci(t.diff.p50, ms), ci(t.diff.p95, ms)]));
+    $('ab-method').textContent = tests[0] ? tests[0].method : '';
   }
   table('drift', ['when', 'device', 'model / version', 'tensor', 'PSI', 'KL'],
     o.drift.slice(0, 50).map((d) => [when(d.timeMs), d.deviceId, subject(d), d.tensor, ms(d.psi), ms(d.kl)]));

@@ -5,12 +5,24 @@ export {
   ROLLOUT_DEFAULTS,
   RolloutController,
   abortRollout,
+  extrasOf,
   judgeRollout,
   measureRollout,
   pauseRollout,
   rolloutStatuses,
   startRollout,
 } from './rollout.js';
+export type { AbStatus, ArmFigures, Interval, StrategyOptions } from './strategies.js';
+export {
+  abFigures,
+  differenceInterval,
+  proportionInterval,
+  quantileInterval,
+  startAb,
+  startShadow,
+  stopAb,
+  stopShadow,
+} from './strategies.js';
 export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
 export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';

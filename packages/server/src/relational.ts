@@ -1,4 +1,4 @@
-import { EVENT, METRIC } from '@outpost/protocol';
+import { EVENT, METRIC, SHADOW_METRIC_PREFIX } from '@outpost/protocol';
 import type { DeviceInfo, TelemetryBatch } from './otlp.js';
 import type {
   DecisionQuery,
@@ -119,7 +119,8 @@ export function batchRows(b: TelemetryBatch): BatchRows {
     if (!prev || prev[3] < timeMs) running.set(k, [deviceId, model, version, timeMs]);
   };
   const points = b.points.map((p) => {
-    runs(p.deviceId, p.model, p.version, p.timeMs);
+    // A shadow's figures name the version a device tries, not the one it runs.
+    if (!p.metric.startsWith(SHADOW_METRIC_PREFIX)) runs(p.deviceId, p.model, p.version, p.timeMs);
     return [
       b.id,
       p.deviceId,
@@ -451,6 +452,10 @@ export class TelemetryReads {
           p95: null,
           driftWindows: 0,
           driftPsiMean: null,
+          runHistogram: null,
+          shadowRuns: 0,
+          shadowAgreementMean: null,
+          shadowRatioMean: null,
         };
         out.set(key, f);
       }
@@ -481,6 +486,28 @@ export class TelemetryReads {
       f.timedRuns = m.n;
       const bounds = JSON.parse(key.split('\u0000')[2] || '[]') as number[];
       f.p95 = histogramQuantile(bounds, m.buckets, 0.95);
+      f.runHistogram = { bounds, buckets: m.buckets };
+    }
+    // Shadow runs: the mean of each histogram is sum / count, whatever its bounds.
+    type Shadow = { model: string | null; version: string | null; count: number | null; sum: number | null };
+    const shadowMeans = async (metric: string) => {
+      const acc = new Map<string, { model: string | null; version: string | null; n: number; sum: number }>();
+      for (const r of await this.query<Shadow>(QUERIES.latency, queryParams(q, { metric }))) {
+        const key = `${r.model ?? ''}\u0000${r.version ?? ''}`;
+        const a = acc.get(key) ?? { model: r.model, version: r.version, n: 0, sum: 0 };
+        a.n += Number(r.count ?? 0);
+        a.sum += Number(r.sum ?? 0);
+        acc.set(key, a);
+      }
+      return [...acc.values()];
+    };
+    for (const a of await shadowMeans(METRIC.shadowAgreement)) {
+      const f = row(a.model, a.version);
+      f.shadowRuns = a.n;
+      f.shadowAgreementMean = a.n > 0 ? a.sum / a.n : null;
+    }
+    for (const a of await shadowMeans(METRIC.shadowLatencyRatio)) {
+      row(a.model, a.version).shadowRatioMean = a.n > 0 ? a.sum / a.n : null;
     }
     type Drift = { model: string | null; version: string | null; n: number; mean: number | null };
     for (const d of await this.query<Drift>(QUERIES.driftWindows, queryParams(q, { metric: METRIC.driftPsi }))) {

@@ -109,6 +109,17 @@ export function judgeRollout(
       );
     }
   }
+  // Shadow runs are a sample of the runs of the devices not on the canary: their own evidence bar.
+  const shadowRuns = f.shadowRuns ?? 0;
+  const agreeBp = f.shadowAgreementBp ?? null;
+  if (plan.minShadowAgreementBp !== undefined && shadowRuns >= plan.minRuns && agreeBp !== null) {
+    if (agreeBp < plan.minShadowAgreementBp) {
+      return abort(
+        'shadow-agreement',
+        `as a shadow it agreed with the live model on ${pct(agreeBp)} of ${shadowRuns} inputs (< ${pct(plan.minShadowAgreementBp)})`,
+      );
+    }
+  }
   if (f.devices < plan.minDevices) {
     return wait('too-few-devices', `${f.devices} of ${plan.minDevices} devices on the canary`);
   }
@@ -120,7 +131,8 @@ export function judgeRollout(
   const next = plan.steps.find((s) => s > rolloutBp) ?? 10000;
   const health =
     `${f.devices} devices, ${attempted} runs, errors ${pct(f.errorBp)}, rollbacks ${pct(f.rollbackBp)}, ` +
-    `p95 ratio ${f.p95RatioPct === null ? 'n/a' : `${f.p95RatioPct}%`}`;
+    `p95 ratio ${f.p95RatioPct === null ? 'n/a' : `${f.p95RatioPct}%`}` +
+    (agreeBp === null ? '' : `, shadow agreement ${pct(agreeBp)}`);
   return next >= 10000
     ? { action: 'complete', toBp: 10000, reason: 'healthy', message: `${health}: every device` }
     : { action: 'widen', toBp: next, reason: 'healthy', message: `${health}: widened to ${pct(next)}` };
@@ -170,6 +182,8 @@ export async function measureRollout(
     p95RatioPct: p95Ms !== null && previousP95Ms ? Math.round((p95Ms / previousP95Ms) * 100) : null,
     driftWindows: canary?.driftWindows ?? 0,
     driftPsiMilli: canary?.driftPsiMean == null ? null : Math.round(canary.driftPsiMean * 1000),
+    shadowRuns: canary?.shadowRuns ?? 0,
+    shadowAgreementBp: canary?.shadowAgreementMean == null ? null : Math.round(canary.shadowAgreementMean * 10000),
   };
 }
 
@@ -247,6 +261,17 @@ export interface RolloutActionOptions {
   now?: number;
 }
 
+/**
+ * The shadow and A/B arm of a pointer, to carry over when its share or version moves; a shadow
+ * of `dropShadowOf` is left out.
+ */
+export function extrasOf(p: ChannelInfo, dropShadowOf?: string): Pick<ChannelInfo, 'shadow' | 'ab'> {
+  const out: Pick<ChannelInfo, 'shadow' | 'ab'> = {};
+  if (p.shadow && p.shadow.version !== dropShadowOf) out.shadow = p.shadow;
+  if (p.ab) out.ab = p.ab;
+  return out;
+}
+
 function currentPointer(state: RepoState, channel: string, model: string): ChannelInfo | undefined {
   const o = state.channels.signed.targets[channelPath(channel, model)]?.custom?.outpost;
   return o?.kind === 'channel' ? o : undefined;
@@ -280,7 +305,14 @@ export async function startRollout(o: RolloutActionOptions & { version: string }
     // The version the whole channel runs: devices outside a partial rollout never had its version.
     const previous = cur.rolloutBp >= 10000 ? cur.version : (cur.previous ?? cur.version);
     if (previous === o.version) throw new Error(`${o.model}@${o.version} is what the channel would fall back to`);
-    const pointer = { channel: o.channel, model: o.model, version: o.version, rolloutBp: plan.steps[0]!, previous };
+    const pointer = {
+      ...extrasOf(cur),
+      channel: o.channel,
+      model: o.model,
+      version: o.version,
+      rolloutBp: plan.steps[0]!,
+      previous,
+    };
     await writeRepoChanges(o.repo, await setChannel(state, pointer, o.signers, now, o.expiry));
     const d = decision(
       o.now ?? Date.now(),
@@ -363,7 +395,9 @@ async function applyAbort(
   message: string,
   figures: RolloutFigures | null,
 ): Promise<RolloutDecision> {
-  const back = { channel: cur.channel, model: cur.model, version: cur.previous!, rolloutBp: 10000 };
+  // A shadow of the aborted version stops too: nobody is to spend compute on it any more.
+  const extras = extrasOf(cur, cur.version);
+  const back = { ...extras, channel: cur.channel, model: cur.model, version: cur.previous!, rolloutBp: 10000 };
   await writeRepoChanges(o.repo, await setChannel(state, back, o.signers, now, o.expiry));
   // Stamped when the channel changed, which is when devices can see it.
   const d = decision(clock(), cur, 'abort', cur.rolloutBp, 0, reason, message, figures);
@@ -442,6 +476,8 @@ export class RolloutController {
         if (!samePointer(cur, { ...st, previous: st.previous ?? undefined })) return null;
         if (v.action === 'abort') return applyAbort(this.#o, fresh, cur!, now, clock, v.reason, v.message, figures);
         const to = {
+          // Once every device runs the canary, shadowing it compares it with itself: it stops.
+          ...extrasOf(cur!, v.action === 'complete' ? st.version : undefined),
           channel: st.channel,
           model: st.model,
           version: st.version,

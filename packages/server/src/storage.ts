@@ -77,6 +77,14 @@ export interface VersionFigures {
   driftWindows: number;
   /** Mean PSI of those windows; null without any. */
   driftPsiMean: number | null;
+  /** The merged run duration histogram p95 was read from (ms bounds, counts); null without timed runs. */
+  runHistogram: { bounds: number[]; buckets: number[] } | null;
+  /** Shadow runs of this version on devices running another (each compared with the live output). */
+  shadowRuns: number;
+  /** Mean agreement of those runs with the live model (0 to 1); null without any. */
+  shadowAgreementMean: number | null;
+  /** Mean of shadow run time / live run time over those runs; null without any. */
+  shadowRatioMean: number | null;
 }
 
 /** What the rollout controller (or an operator through the CLI) did to a channel. */
@@ -107,6 +115,10 @@ export interface RolloutFigures {
   driftWindows: number;
   /** Mean drift PSI of the canary's windows, in thousandths; null without any. */
   driftPsiMilli: number | null;
+  /** Runs of the canary as a shadow (on devices still on another version), compared with the live output. */
+  shadowRuns?: number;
+  /** Their mean agreement with the live model, in basis points; null without any. */
+  shadowAgreementBp?: number | null;
 }
 
 /** One stored rollout decision, with the figures behind it. */

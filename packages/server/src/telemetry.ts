@@ -15,6 +15,7 @@ import {
 import { loadRepoState } from './repo-fs.js';
 import { rolloutStatuses, type RolloutController } from './rollout.js';
 import type { StorageAdapter, TelemetryQuery } from './storage.js';
+import { abFigures } from './strategies.js';
 
 /** Seconds a device waits before resending a batch the storage could not take. */
 const STORAGE_RETRY_AFTER_S = 5;
@@ -280,6 +281,12 @@ export async function telemetryRoutes(
         .map(({ decisions, ...s }) => ({ ...s, lastDecision: decisions[0] ?? null })),
       decisions: await storage.decisions({ sinceMs: q.sinceMs, model: q.model, limit: 200 }),
     };
+  });
+  // A/B tests: every channel pointer with an arm B, both arms' figures and their differences.
+  app.get('/api/ab', { onRequest: adminAuth, schema: { querystring: querySchema } }, async (req) => {
+    const q = query(req);
+    const tests = await abFigures(await loadRepoState(rollouts.repo), storage, q.sinceMs);
+    return { sinceMs: q.sinceMs, tests: tests.filter((t) => q.model === undefined || t.model === q.model) };
   });
   app.post('/api/rollouts/evaluate', { onRequest: adminAuth }, async (_req, reply) => {
     if (!rollouts.controller) return reply.code(409).send({ message: 'this server runs no rollout controller' });
