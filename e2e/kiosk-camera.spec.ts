@@ -248,7 +248,8 @@ test('kiosk: the watchdog rebuilds the pipeline after a crashed worker and after
   await sleep(2000);
 
   // A crash: an uncaught error in the worker (as a WASM abort outside any call would be).
-  // The runtime sees the worker's error event; the stream stops on it; the watchdog rebuilds.
+  // The runtime sees the worker's error event and replaces the worker itself (supervision): the
+  // model is reloaded from IndexedDB and the stream goes on; the kiosk shows the incident.
   let workers = await outpostWorkers(page);
   expect(workers.length).toBeGreaterThan(0);
   const crashAt = await page.evaluate(() => performance.now());
@@ -260,9 +261,12 @@ test('kiosk: the watchdog rebuilds the pipeline after a crashed worker and after
     });
   }
   await expect(page.locator('#incidents li')).toHaveCount(1, { timeout: 15_000 });
-  await expect(page.locator('#incidents li').first()).toHaveText(/the stream stopped: .*recovered in \d+\.\d s/, {
-    timeout: 30_000,
-  });
+  await expect(page.locator('#incidents li').first()).toHaveText(
+    /the runtime replaced its worker: .*recovered in \d+\.\d s/,
+    {
+      timeout: 30_000,
+    },
+  );
   let f = await figures(page);
   console.log(
     `crash: recovered in ${f.incidents[0]!.recoveredInMs!.toFixed(0)} ms; ` +

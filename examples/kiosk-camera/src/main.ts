@@ -186,6 +186,21 @@ function watchUpdates(rt: Runtime, gen: number): void {
   rt.on(
     'error',
     live((e) => {
+      if (e.source === 'worker') {
+        // The runtime's own supervision replaced a crashed (or hung) worker and is reloading
+        // the model: the stream goes on by itself. Shown as an incident, timed to the next result.
+        const incident: Incident = {
+          at: time(),
+          what: `the runtime replaced its worker: ${e.error.message}`,
+          attempts: 1,
+        };
+        kiosk.incidents.push(incident);
+        recovering ??= { incident, startedAt: performance.now() };
+        showIncidents();
+        // Its circuit breaker opened: the runtime gives up on the model; the watchdog rebuilds.
+        if (/circuit breaker open/.test(e.error.message)) watchdog.error(e.error.message, true);
+        return;
+      }
       // Offline is expected on a kiosk: the check says so and nothing is wrong.
       if (navigator.onLine) status(`${e.source}: ${e.error.message}`);
     }),

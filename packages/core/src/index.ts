@@ -57,6 +57,7 @@ export type {
   InputShapes,
   TelemetryFlushReport,
   TelemetryUpdateEvent,
+  TelemetryWorkerEvent,
   UpdateCheck,
   UpdatePlan,
   WorkerApi,

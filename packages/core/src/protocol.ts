@@ -6,7 +6,7 @@ import type { TensorMap, TensorType } from './tensor.js';
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -60,6 +60,18 @@ export interface TelemetryUpdateEvent {
   from?: string;
   /** An error's stable code, for `failed` and `rolled-back`. */
   errorCode?: string;
+}
+
+/** What worker supervision did, for telemetry (recorded in the worker that takes over). */
+export interface TelemetryWorkerEvent {
+  /** `restarted`: a new worker took over, models reloaded; `breaker-open`: restarts stopped. */
+  kind: 'restarted' | 'breaker-open';
+  /** `crash`: the worker failed; `hang`: a run outlasted the supervision timeout. */
+  cause: 'crash' | 'hang';
+  /** Restarts within the breaker's window, this one included. */
+  restarts: number;
+  /** Models that were on the worker. */
+  models: number;
 }
 
 /** What one flush of the telemetry queue did. */
@@ -280,6 +292,8 @@ export interface WorkerApi {
   cacheImport(bundle: Uint8Array, activate: boolean): Promise<{ name: string; version: string }>;
   /** Records an update event (telemetry on; a no-op otherwise). */
   telemetryEvent(event: TelemetryUpdateEvent): void;
+  /** Records what worker supervision did (telemetry on; a no-op otherwise). */
+  telemetryWorkerEvent(event: TelemetryWorkerEvent): void;
   /** Moves the in-memory aggregates to the IndexedDB queue. */
   telemetryPersist(): Promise<void>;
   /** Persists, then sends what the queue holds. */

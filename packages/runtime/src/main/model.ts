@@ -21,6 +21,8 @@ export interface ModelHost {
   nextCallId(): number;
   /** Rejects when the worker dies, so calls never hang on a dead worker. */
   guard<T>(p: Promise<T>): Promise<T>;
+  /** `guard` for runs: also takes a run past the supervision timeout as a hung worker. */
+  guardRun<T>(p: Promise<T>): Promise<T>;
   forget(model: Model): void;
 }
 
@@ -41,6 +43,10 @@ export class Model {
   private disposed = false;
   /** The input shapes of the last run or frame: what an update's new session is warmed at. */
   private shapes: InputShapes | undefined;
+  /** Set while supervision reloads this model in a new worker after its worker crashed. */
+  private recovering: Promise<void> | undefined;
+  /** Set when supervision gave up on this model (the circuit breaker is open): calls fail at once. */
+  private broken: Error | undefined;
 
   /** @internal */
   constructor(host: ModelHost, info: LoadedModelInfo) {
@@ -94,6 +100,40 @@ export class Model {
     return old;
   }
 
+  /**
+   * Supervision: calls wait for `reload` (which rebinds this handle to a new worker) instead of
+   * failing on the dead one. A failed reload leaves the model broken.
+   * @internal
+   */
+  recover(reload: Promise<void>): Promise<void> {
+    this.recovering = reload.then(
+      () => {
+        this.recovering = undefined;
+      },
+      (err: unknown) => {
+        this.recovering = undefined;
+        this.broken = err instanceof Error ? err : new Error(String(err));
+      },
+    );
+    return this.recovering;
+  }
+
+  /** Supervision gave up: every later call fails with `reason`. @internal */
+  break(reason: Error): void {
+    this.broken = reason;
+  }
+
+  /** Whether supervision is reloading this model now. @internal */
+  get isRecovering(): boolean {
+    return this.recovering !== undefined;
+  }
+
+  /** Waits out a reload in progress; throws when the model is broken or disposed. */
+  private async ready(): Promise<void> {
+    if (this.recovering) await this.recovering;
+    if (this.broken) throw this.broken;
+  }
+
   /** The input shapes this handle last ran with, if it ran. @internal */
   get lastShapes(): InputShapes | undefined {
     return this.shapes;
@@ -102,6 +142,11 @@ export class Model {
   /** @internal */
   get hostOf(): ModelHost {
     return this.host;
+  }
+
+  /** The id of the session this handle runs on, in its worker. @internal */
+  get sessionId(): number {
+    return this.info.id;
   }
 
   /** The backend the model runs on. */
@@ -122,6 +167,7 @@ export class Model {
     if (this.disposed) throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
     const { signal } = options;
     if (signal?.aborted) throw new AbortError();
+    await this.ready();
     const host = this.host;
     const callId = host.nextCallId();
     // Without `transfer`, the caller keeps its buffers. Large inputs are copied here and the
@@ -131,7 +177,7 @@ export class Model {
     this.shapes = shapesOf(feeds);
     const req = { callId, modelId: this.info.id, feeds: sent };
     const transfer = options.transfer || sent !== feeds;
-    const call = host.guard(host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
+    const call = host.guardRun(host.api.run(transfer ? Comlink.transfer(req, tensorBuffers(sent)) : req));
     const result = await withAbort(call, signal, () => void host.api.cancel(callId));
     if (result.backend && host === this.host) {
       this._backend = result.backend;
@@ -154,6 +200,12 @@ export class Model {
       frame.close();
       throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
     }
+    try {
+      await this.ready();
+    } catch (err) {
+      frame.close();
+      throw err;
+    }
     const host = this.host;
     const version = this.info.version;
     const backend = this._backend;
@@ -161,7 +213,7 @@ export class Model {
     const dims = layout === 'nchw' ? [1, 3, height, width] : [1, height, width, 3];
     this.shapes = { [preprocess.input]: { type: 'float32', dims } };
     const req = { callId: host.nextCallId(), modelId: this.info.id, frame, preprocess };
-    const result = await host.guard(host.api.runFrame(Comlink.transfer(req, [frame])));
+    const result = await host.guardRun(host.api.runFrame(Comlink.transfer(req, [frame])));
     if (result.backend && host === this.host) {
       this._backend = result.backend;
       this._fallbackReason = result.fallbackReason;

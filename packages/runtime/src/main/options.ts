@@ -98,6 +98,28 @@ export interface RuntimeOptions {
    * @defaultValue off: nothing is recorded or sent unless `endpoint` is set
    */
   telemetry?: TelemetryOptions;
+  /**
+   * Worker supervision: a worker that crashes, or a run that takes longer than `runTimeout` (a
+   * hung or vanished worker), is replaced by a new worker with its models reloaded from the
+   * store; calls in flight fail with a `WorkerError`, later ones work. After `maxRestarts`
+   * restarts within `window`, the circuit breaker opens: models on a crashed worker are not
+   * reloaded and their calls fail at once, until the window has passed. Each restart and the
+   * breaker are reported to `rt.on('error')` and in telemetry.
+   */
+  supervision?: SupervisionOptions;
+}
+
+/** Options of {@link RuntimeOptions.supervision}. */
+export interface SupervisionOptions {
+  /**
+   * A run or frame that takes longer is taken as a hung worker (`'30s'`, ms; 0: never).
+   * @defaultValue `'30s'`
+   */
+  runTimeout?: number | string;
+  /** @defaultValue 3 */
+  maxRestarts?: number;
+  /** @defaultValue `'5m'` */
+  window?: number | string;
 }
 
 /** Options of {@link RuntimeOptions.telemetry}. */
@@ -181,6 +203,7 @@ export const RUNTIME_DEFAULTS = {
   channel: 'stable',
   checkEvery: '1h',
   activate: 'now',
+  supervision: { runTimeout: '30s', maxRestarts: 3, window: '5m' },
   telemetry: {
     sampleRate: 1,
     flushEvery: '1m',

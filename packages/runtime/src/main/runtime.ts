@@ -2,8 +2,10 @@ import {
   AbortError,
   deserializeError,
   DisposedError,
+  WorkerError,
   type CachedModel,
   type CacheUsage,
+  type LoadedModelInfo,
   type ModelSource,
   type WorkerConfig,
 } from '@outpost/core';
@@ -12,6 +14,7 @@ import { installErrorTransfer } from '../shared/index.js';
 import { Model, withAbort } from './model.js';
 import { UpdateController, type Updates } from './updates.js';
 import { startStream, type Stream, type StreamOptions, type StreamSource } from './stream.js';
+import { CircuitBreaker } from './supervisor.js';
 import { startWorker, type WorkerHost } from './worker-host.js';
 import { attachTelemetry, resolveTelemetry } from './telemetry.js';
 import { RUNTIME_DEFAULTS, type LoadOptions, type RuntimeOptions } from './options.js';
@@ -51,7 +54,8 @@ export interface ModelCache {
  * queue's storage, or batches the endpoint refused). Calls the app makes reject instead.
  */
 export interface BackgroundError {
-  source: 'updates' | 'telemetry';
+  /** `worker`: supervision replaced a crashed or hung worker, or its circuit breaker opened. */
+  source: 'updates' | 'telemetry' | 'worker';
   error: Error;
   /** The model and version an update failure is about. */
   name?: string;
@@ -180,6 +184,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       }
     }
   };
+  const sup = RUNTIME_DEFAULTS.supervision;
+  const runTimeoutMs = parseInterval(options.supervision?.runTimeout ?? sup.runTimeout);
+  const breaker = new CircuitBreaker(
+    options.supervision?.maxRestarts ?? sup.maxRestarts,
+    parseInterval(options.supervision?.window ?? sup.window),
+  );
   let callId = 0;
   const start = () =>
     startWorker(options.createWorker ?? defaultWorker, config, {
@@ -187,19 +197,26 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       now: options.now,
       nextCallId: () => ++callId,
       report: (f) => backgroundError({ source: f.source, error: deserializeError(f.error) }),
+      onCrash: (host, reason, cause) => supervise(host, reason, cause),
+      runTimeoutMs,
     });
-  const primary = await start();
-  const api = primary.api;
-  const guard = <T>(p: Promise<T>) => primary.guard(p);
+  // The primary worker: loads, the store, update checks. Replaced when it crashes, so callers
+  // always go through `current()`.
+  let primary = await start();
+  let replacing: Promise<WorkerHost> | undefined;
+  const current = async (): Promise<WorkerHost> => (replacing ? await replacing : primary);
 
   let closed = false;
   const workers = new Set<WorkerHost>([primary]);
   const models = new Set<Model>();
   const named = new Map<string, Set<Model>>();
   const streams = new Set<Stream>();
-  const live = <T>(p: () => Promise<T>): Promise<T> => {
-    if (closed) return Promise.reject(new DisposedError('The runtime was closed'));
-    return guard(p());
+  /** How each model handle is loaded again in a new worker after its worker crashed. */
+  const reloads = new WeakMap<Model, (host: WorkerHost) => Promise<LoadedModelInfo>>();
+  const live = async <T>(call: (api: WorkerHost['api']) => Promise<T>): Promise<T> => {
+    if (closed) throw new DisposedError('The runtime was closed');
+    const host = await current();
+    return host.guard(call(host.api));
   };
   const adopt = (w: WorkerHost) => {
     // A disposed model leaves every list; a model moving between workers only changes worker.
@@ -211,9 +228,88 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     return w;
   };
   adopt(primary);
-  const track = (model: Model, byName: boolean) => {
+
+  /** Starts a new primary worker in place of a crashed one. */
+  const replacePrimary = () => {
+    replacing = start().then(
+      (w) => {
+        adopt(w);
+        workers.add(w);
+        primary = w;
+        replacing = undefined;
+        return w;
+      },
+      (err: unknown) => {
+        replacing = undefined;
+        throw err;
+      },
+    );
+    return replacing;
+  };
+
+  /**
+   * Supervision (a worker crashed, or a run outlasted the timeout): a new primary worker if the
+   * primary died, and the dead worker's models reloaded there from the store, unless the circuit
+   * breaker is open. Told to the app (`on('error')`) and to telemetry.
+   */
+  const supervise = (dead: WorkerHost, reason: Error, cause: 'crash' | 'hang') => {
+    if (closed) return;
+    workers.delete(dead);
+    // A staging worker that failed before any model moved to it: the updater reports that.
+    if (dead !== primary && dead.models.size === 0) return;
+    const now = Date.now();
+    const restart = breaker.crashed(now);
+    const affected = [...dead.models];
+    dead.models.clear();
+    const next = dead === primary ? replacePrimary() : current();
+    const event = { cause, restarts: breaker.count(now), models: affected.length };
+    if (!restart) {
+      const open = new WorkerError(
+        `Worker restarts stopped (circuit breaker open): ${event.restarts} within the window; ` +
+          `${affected.length} model(s) on the crashed worker fail until it closes, or until loaded again`,
+        { cause: reason },
+      );
+      for (const m of affected) m.break(open);
+      backgroundError({ source: 'worker', error: open });
+      void next
+        .then(async (w) => {
+          await w.api.telemetryWorkerEvent({ kind: 'breaker-open', ...event });
+          await w.api.telemetryPersist();
+        })
+        .catch(() => undefined);
+      return;
+    }
+    backgroundError({ source: 'worker', error: reason });
+    // Each handle waits (its calls too) from now until it is rebound to the new worker.
+    const reloaded = affected.map((m) =>
+      m.recover(
+        next.then(async (w) => {
+          const info = await w.guard(reloads.get(m)!(w));
+          m.rebind(w, info);
+          w.models.add(m);
+        }),
+      ),
+    );
+    void Promise.all([next, ...reloaded])
+      // Queued at once: the next crash would take what the worker holds in memory with it.
+      .then(async ([w]) => {
+        await w.api.telemetryWorkerEvent({ kind: 'restarted', ...event });
+        await w.api.telemetryPersist();
+      })
+      .catch((error: unknown) =>
+        backgroundError({ source: 'worker', error: error instanceof Error ? error : new Error(String(error)) }),
+      );
+  };
+
+  const track = (
+    model: Model,
+    host: WorkerHost,
+    byName: boolean,
+    reload: (w: WorkerHost) => Promise<LoadedModelInfo>,
+  ) => {
     models.add(model);
-    primary.models.add(model);
+    host.models.add(model);
+    reloads.set(model, reload);
     if (byName) {
       let set = named.get(model.name);
       if (!set) named.set(model.name, (set = new Set()));
@@ -222,7 +318,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     return model;
   };
   const updates = new UpdateController({
-    primary,
+    get primary() {
+      return primary;
+    },
     async startWorker() {
       if (closed) throw new DisposedError('The runtime was closed');
       const w = adopt(await start());
@@ -249,7 +347,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   updates.on('error', (d) => backgroundError({ source: 'updates', ...d }));
   const detachTelemetry = telemetry
     ? attachTelemetry(
-        () => api,
+        () => primary.api,
         telemetry,
         updates,
         (error) => backgroundError({ source: 'telemetry', error }),
@@ -269,28 +367,42 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     async load(source, loadOptions = {}) {
       const { signal, onProgress, backend } = loadOptions;
       if (signal?.aborted) throw new AbortError();
-      const id = primary.nextCallId();
+      if (closed) throw new DisposedError('The runtime was closed');
+      const host = await current();
+      const id = host.nextCallId();
       const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
-      const call =
-        typeof source === 'string'
-          ? () => api.loadNamed({ callId: id, name: source, activate: true, backend }, progress)
-          : () => api.load({ callId: id, source: resolveSource(source, location.href), backend }, progress);
-      const info = await withAbort(live(call), signal, () => void api.cancel(id));
-      return track(new Model(primary, info), typeof source === 'string');
+      const resolved = typeof source === 'string' ? undefined : resolveSource(source, location.href);
+      const call = resolved
+        ? () => host.api.load({ callId: id, source: resolved, backend }, progress)
+        : () => host.api.loadNamed({ callId: id, name: source as string, activate: true, backend }, progress);
+      const info = await withAbort(host.guard(call()), signal, () => void host.api.cancel(id));
+      const model = new Model(host, info);
+      // After a crash, the same version again from the store (a named model keeps its version).
+      const reload = (w: WorkerHost) =>
+        resolved
+          ? w.api.load({ callId: w.nextCallId(), source: resolved, backend: model.backend })
+          : w.api.loadNamed({
+              callId: w.nextCallId(),
+              name: model.name,
+              version: model.version,
+              activate: false,
+              backend: model.backend,
+            });
+      return track(model, host, !resolved, reload);
     },
     cache: {
-      list: () => live(() => api.cacheList()),
-      delete: (name, version) => live(() => api.cacheDelete(name, version)),
-      usage: () => live(() => api.cacheUsage()),
-      pin: (name, version) => live(() => api.cachePin(name, version, true)),
-      unpin: (name, version) => live(() => api.cachePin(name, version, false)),
-      export: (name, version) => live(() => api.cacheExport(name, version)),
+      list: () => live((api) => api.cacheList()),
+      delete: (name, version) => live((api) => api.cacheDelete(name, version)),
+      usage: () => live((api) => api.cacheUsage()),
+      pin: (name, version) => live((api) => api.cachePin(name, version, true)),
+      unpin: (name, version) => live((api) => api.cachePin(name, version, false)),
+      export: (name, version) => live((api) => api.cacheExport(name, version)),
       async import(bundle, importOptions = {}) {
         const bytes =
           bundle instanceof Uint8Array
             ? bundle
             : new Uint8Array(bundle instanceof Blob ? await bundle.arrayBuffer() : bundle);
-        return live(() => api.cacheImport(bytes, importOptions.activate ?? true));
+        return live((api) => api.cacheImport(bytes, importOptions.activate ?? true));
       },
     },
     updates,

@@ -255,7 +255,9 @@ export function startStream(model: Model, source: StreamSource, options: StreamO
   const fail = (err: unknown) => {
     const error = err instanceof Error ? err : new Error(String(err));
     errors++;
-    const isFatal = fatal(error);
+    // A worker that crashed under supervision is being replaced: the model comes back, and so
+    // does the stream, from the next frame.
+    const isFatal = fatal(error) && !model.isRecovering;
     if (isFatal) stop();
     try {
       report(error, isFatal);

@@ -15,6 +15,10 @@ export interface WorkerHost extends ModelHost {
   readonly models: Set<Model>;
   /** Stops the worker; pending calls reject with `reason`. */
   terminate(reason: Error): void;
+  /** Stops a worker found broken (hung, gone): like `terminate`, and the supervisor is told. */
+  crash(reason: Error): void;
+  /** Whether the worker died or was stopped. */
+  readonly dead: boolean;
 }
 
 /**
@@ -30,6 +34,13 @@ export async function startWorker(
     nextCallId: () => number;
     /** Where the worker's background failures go. */
     report?: (failure: BackgroundFailure) => void;
+    /** Told once when the worker dies by itself or is found broken, not when it is terminated. */
+    onCrash?: (host: WorkerHost, reason: Error, cause: 'crash' | 'hang') => void;
+    /**
+     * A run or frame longer than this is taken as a hung (or silently gone) worker: it is
+     * stopped, the call fails with a `WorkerError`, and `onCrash` is told. 0: never.
+     */
+    runTimeoutMs?: number;
   },
 ): Promise<WorkerHost> {
   const worker = create();
@@ -43,11 +54,13 @@ export async function startWorker(
     };
   });
   dead.catch(() => undefined);
+  // Set once the host exists: a crash before that fails the start instead.
+  let crashed: (reason: Error, cause?: 'crash' | 'hang') => void = failWorker;
   worker.addEventListener('error', (e) => {
     e.preventDefault();
-    failWorker(new WorkerError(`The Outpost worker failed: ${e.message || 'script error (did it load?)'}`));
+    crashed(new WorkerError(`The Outpost worker failed: ${e.message || 'script error (did it load?)'}`));
   });
-  worker.addEventListener('messageerror', () => failWorker(new WorkerError('A worker message could not be read')));
+  worker.addEventListener('messageerror', () => crashed(new WorkerError('A worker message could not be read')));
   const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, dead]);
 
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -81,16 +94,47 @@ export async function startWorker(
     clearTimeout(timer);
   }
   const models = new Set<Model>();
-  return {
+  const host: WorkerHost = {
     api,
     models,
     guard,
     nextCallId: options.nextCallId,
     forget: (m) => models.delete(m),
     terminate(reason) {
-      failWorker(reason);
-      api[Comlink.releaseProxy]();
-      worker.terminate();
+      stop(reason);
+    },
+    crash(reason) {
+      crashed(reason);
+    },
+    get dead() {
+      return failure !== undefined;
+    },
+    guardRun<T>(p: Promise<T>): Promise<T> {
+      const ms = options.runTimeoutMs ?? 0;
+      if (!(ms > 0)) return guard(p);
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<never>(() => {
+        t = setTimeout(
+          () =>
+            crashed(
+              new WorkerError(`A run took longer than ${ms} ms: the worker is taken as hung (or gone) and restarted`),
+              'hang',
+            ),
+          ms,
+        );
+      });
+      return guard(Promise.race([p, hung])).finally(() => clearTimeout(t));
     },
   };
+  const stop = (reason: Error) => {
+    failWorker(reason);
+    api[Comlink.releaseProxy]();
+    worker.terminate();
+  };
+  crashed = (reason, cause = 'crash') => {
+    if (failure !== undefined) return;
+    stop(reason);
+    options.onCrash?.(host, reason, cause);
+  };
+  return host;
 }

@@ -1,4 +1,4 @@
-import type { TelemetryUpdateEvent } from '@outpost/core';
+import type { TelemetryUpdateEvent, TelemetryWorkerEvent } from '@outpost/core';
 import { ATTR, EVENT, LOAD_DURATION_BOUNDS, METRIC, RUN_DURATION_BOUNDS, type DriftReference } from '@outpost/protocol';
 import { binInto, kl, psi } from './drift.js';
 import {
@@ -285,6 +285,16 @@ export class Recorder {
       [ATTR.updateKind]: e.kind,
       [ATTR.fromVersion]: e.from,
       [ATTR.errorCode]: e.errorCode,
+    });
+  }
+
+  /** What worker supervision did (a log record, like update events). */
+  worker(e: TelemetryWorkerEvent): void {
+    this.log(EVENT.worker, e.kind === 'breaker-open' ? 17 : 13, e.kind === 'breaker-open' ? 'ERROR' : 'WARN', {
+      [ATTR.workerEvent]: e.kind,
+      [ATTR.workerCause]: e.cause,
+      [ATTR.workerRestarts]: e.restarts,
+      [ATTR.workerModels]: e.models,
     });
   }
 

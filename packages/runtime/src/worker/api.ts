@@ -29,6 +29,7 @@ import {
   type RunResult,
   type TelemetryFlushReport,
   type TelemetryUpdateEvent,
+  type TelemetryWorkerEvent,
   type UpdateCheck,
   type UpdatePlan,
   type WorkerApi,
@@ -162,6 +163,10 @@ export class WorkerRuntime implements WorkerApi {
 
   telemetryEvent(event: TelemetryUpdateEvent): void {
     this.telemetry?.event(event);
+  }
+
+  telemetryWorkerEvent(event: TelemetryWorkerEvent): void {
+    this.telemetry?.recorder.worker(event);
   }
 
   async telemetryPersist(): Promise<void> {
