@@ -6,7 +6,7 @@ import type { TensorMap, TensorType } from './tensor.js';
  * Version of the page ⇄ worker protocol. The page refuses a worker that answers with another
  * version: that is a stale worker script from a cache, and calling it would fail in odd ways.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Sent once after the worker starts. */
 export interface WorkerConfig {
@@ -219,6 +219,43 @@ export interface FrameRequest {
   preprocess: FramePreprocess;
 }
 
+/** A MessagePort as it crosses the boundary, transferred (declared by shape: no DOM types here). */
+export interface ShadowPort {
+  postMessage(message: unknown, transfer?: unknown[]): void;
+  close(): void;
+}
+
+/** The shadow the signed channel names for this device for one model. */
+export interface ShadowPlan {
+  name: string;
+  /** The shadow's version (signed with a comparison). */
+  version: string;
+  /** Share of live runs it also runs, basis points. */
+  sampleBp: number;
+}
+
+/** Live worker: sample runs of `modelId` to the shadow worker at the other end of `port`. */
+export interface ShadowTapRequest {
+  modelId: number;
+  /** Transferred. */
+  port: ShadowPort;
+  sampleBp: number;
+  /** The shadow's version, which its figures are recorded under. */
+  shadowVersion: string;
+}
+
+/**
+ * Shadow worker: load `name@version` (from the store, else the repository; once per worker), run
+ * it on what arrives on `port`, compare, answer.
+ */
+export interface ShadowServeRequest {
+  callId: number;
+  name: string;
+  version: string;
+  /** Transferred. */
+  port: ShadowPort;
+}
+
 /** Input shapes a model was last fed with, by input name. */
 export type InputShapes = Record<string, { type: TensorType; dims: number[] }>;
 
@@ -290,6 +327,22 @@ export interface WorkerApi {
    * (every TUF rule, the clock included) and stores it; it is then loadable by name offline.
    */
   cacheImport(bundle: Uint8Array, activate: boolean): Promise<{ name: string; version: string }>;
+  /** The shadow the channel names for this device for `name` (trusted metadata, no network), or null. */
+  shadowPlan(name: string): Promise<ShadowPlan | null>;
+  /**
+   * Taps a live model: after a run has returned, a sample of its inputs, with copies of its
+   * outputs, goes to the shadow at the other end of the port, only while that shadow is idle.
+   * Never changes or delays a live result. Replaces an earlier tap of the model.
+   */
+  shadowTap(req: ShadowTapRequest): void;
+  /** Removes a live model's tap. */
+  shadowUntap(modelId: number): void;
+  /**
+   * Serves as a shadow: runs the version on what a tap sends and answers with its agreement (by
+   * its release's signed comparison) and run time; only figures go back. A worker that serves as a
+   * shadow records no telemetry of its own (its load would report the device as running it).
+   */
+  shadowServe(req: ShadowServeRequest): Promise<void>;
   /** Records an update event (telemetry on; a no-op otherwise). */
   telemetryEvent(event: TelemetryUpdateEvent): void;
   /** Records what worker supervision did (telemetry on; a no-op otherwise). */

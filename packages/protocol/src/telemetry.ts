@@ -68,6 +68,11 @@ export const ATTR = {
   /** Restarts within the circuit breaker's window, and the models that were on the worker. */
   workerRestarts: 'outpost.worker.restarts',
   workerModels: 'outpost.worker.models',
+  /**
+   * On shadow figures (whose model version is the shadow's): the live version it was compared
+   * with on the same inputs.
+   */
+  shadowLiveVersion: 'outpost.shadow.live_version',
 } as const;
 
 /** Metric names. */

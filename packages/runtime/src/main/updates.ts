@@ -1,5 +1,6 @@
-import { UpdateError, type LoadedModelInfo, type UpdateCheck, type UpdatePlan } from '@outpost/core';
+import { UpdateError, type LoadedModelInfo, type ShadowPlan, type UpdateCheck, type UpdatePlan } from '@outpost/core';
 import type { Model } from './model.js';
+import { ShadowRunner } from './shadow.js';
 import type { WorkerHost } from './worker-host.js';
 
 /** Events of {@link Updates}, with what each carries. */
@@ -30,6 +31,11 @@ export interface Updates {
   check(): Promise<UpdateCheck>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends UpdateEventName>(event: E, handler: (detail: UpdateEvents[E]) => void): () => void;
+  /**
+   * The shadow versions running on this device now, by model: each check starts, moves or stops
+   * them as the signed channel says (run in a worker of their own on a sample of real inputs).
+   */
+  shadows(): Record<string, ShadowPlan>;
 }
 
 /** A handle and the staged session it moves to. */
@@ -58,17 +64,33 @@ export class UpdateController implements Updates {
   private readonly retiring = new WeakSet<WorkerHost>();
   /** Tells other tabs of this origin that a version was activated, so they follow at once. */
   private readonly channel: BroadcastChannel | undefined;
+  private readonly shadow: ShadowRunner;
 
   constructor(private readonly host: UpdateHost) {
+    this.shadow = new ShadowRunner(
+      {
+        get primary() {
+          return host.primary;
+        },
+        startWorker: () => host.startWorker(),
+        named: () => host.named(),
+      },
+      (name, version, error) => this.emit('error', { name, ...(version ? { version } : {}), error }),
+    );
     this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('outpost-updates') : undefined;
     this.channel?.addEventListener('message', () => {
       this.check().catch(() => undefined);
     });
   }
 
-  /** Stops listening to other tabs. */
+  /** Stops listening to other tabs, and stops the shadows. */
   close(): void {
     this.channel?.close();
+    this.shadow.close();
+  }
+
+  shadows(): Record<string, ShadowPlan> {
+    return this.shadow.active;
   }
 
   on<E extends UpdateEventName>(event: E, handler: (detail: UpdateEvents[E]) => void): () => void {
@@ -115,6 +137,8 @@ export class UpdateController implements Updates {
       const stale = [...handles].find((h) => h.version !== active);
       if (stale) await this.adopt(name, active, stale.version);
     }
+    // Shadows follow the channel (and the handles, which may have moved to new sessions).
+    if (!result.offline && !result.refused) await this.shadow.sync();
     return result;
   }
 

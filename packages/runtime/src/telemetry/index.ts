@@ -1,6 +1,8 @@
 export { Telemetry, FLUSH_LOCK } from './telemetry.js';
 export type { TelemetryHost } from './telemetry.js';
 export { Recorder, Series } from './recorder.js';
+export { ShadowStats } from './shadow.js';
+export type { ShadowKey } from './shadow.js';
 export type { Collected, SeriesKey } from './recorder.js';
 export { binInto, kl, psi, proportions, EMPTY_BIN } from './drift.js';
 export { browserClass, deviceResource, gpuVendorClass } from './device-class.js';

@@ -3,6 +3,7 @@ import { TelemetryQueue, utf8Length } from '../store/index.js';
 import { deviceResource, type DeviceFacts } from './device-class.js';
 import { itemsOf, logsRequest, metricsRequest, type KeyValue } from './otlp.js';
 import { Recorder } from './recorder.js';
+import { ShadowStats } from './shadow.js';
 import { refusalOf } from './refusal.js';
 import { flushQueue, type RetryPolicy } from './send.js';
 
@@ -29,6 +30,8 @@ export const FLUSH_LOCK = 'outpost-telemetry-flush';
  */
 export class Telemetry {
   readonly recorder: Recorder;
+  /** Shadow runs' figures, collected with the recorder's. */
+  readonly shadow: ShadowStats;
   readonly queue: TelemetryQueue;
   private resource: Promise<KeyValue[]> | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -45,6 +48,7 @@ export class Telemetry {
       now: host.now,
       random: host.random,
     });
+    this.shadow = new ShadowStats(host.now);
     this.queue = new TelemetryQueue({ maxBytes: config.maxQueueBytes, maxCount: config.maxQueueCount });
   }
 
@@ -96,6 +100,7 @@ export class Telemetry {
     if (storageBytes === this.lastStorageBytes) storageBytes = undefined;
     else this.lastStorageBytes = storageBytes;
     const { metrics, logs } = this.recorder.collect({ storageBytes, dropped });
+    metrics.push(...this.shadow.collect());
     const now = this.now();
     const enqueue = async (
       signal: 'metrics' | 'logs',

@@ -27,6 +27,9 @@ import {
   type ModelVariant,
   type RunRequest,
   type RunResult,
+  type ShadowPlan,
+  type ShadowServeRequest,
+  type ShadowTapRequest,
   type TelemetryFlushReport,
   type TelemetryUpdateEvent,
   type TelemetryWorkerEvent,
@@ -37,7 +40,15 @@ import {
 } from '@outpost/core';
 import * as Comlink from 'comlink';
 import { tensorBuffers } from '../shared/index.js';
-import { decodeBundle, encodeBundle, modelVersions, releaseOf, utf8, type Release } from '@outpost/protocol';
+import {
+  compareSpecOf,
+  decodeBundle,
+  encodeBundle,
+  modelVersions,
+  releaseOf,
+  utf8,
+  type Release,
+} from '@outpost/protocol';
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import { zeros } from './zeros.js';
@@ -49,6 +60,7 @@ import { Updater } from './updater.js';
 import { validateFeeds } from './validate.js';
 import { FrameReader } from './frames.js';
 import { Telemetry, type Series } from '../telemetry/index.js';
+import { ShadowServer, ShadowTap } from './shadow.js';
 
 /** Bytes of a version or variant, where they came from, and the files they are. */
 interface Obtained {
@@ -110,6 +122,11 @@ export class WorkerRuntime implements WorkerApi {
   private nextId = 1;
   private telemetry: Telemetry | undefined;
   private readonly frames = new FrameReader();
+  /** Shadow taps of live models, by model id (see shadow.ts). */
+  private readonly taps = new Map<number, ShadowTap>();
+  /** As a shadow worker: the shadow versions loaded, and the ports served. */
+  private readonly shadowLoads = new Map<string, Promise<LoadedModelInfo>>();
+  private readonly shadowServers: ShadowServer[] = [];
 
   /** @param device - what the device offers; tests pass their own. */
   constructor(private readonly device: Device = workerDevice) {}
@@ -347,7 +364,8 @@ export class WorkerRuntime implements WorkerApi {
 
   /**
    * S6: keeps the `keepVersions` most recently used versions of a model and deletes the rest;
-   * the active version and pinned ones are always kept (and count towards the number).
+   * the active version, pinned ones and those the channel names are always kept (and count
+   * towards the number).
    */
   private async retain(name: string): Promise<void> {
     const keep = this.config.keepVersions ?? 2;
@@ -357,7 +375,9 @@ export class WorkerRuntime implements WorkerApi {
     for (const m of await this.store.list()) {
       if (m.name === name) lastUsed.set(m.version, Math.max(lastUsed.get(m.version) ?? 0, m.lastUsedAt));
     }
-    const kept = new Set([...pinned, ...(active ? [active.version] : [])].filter((v) => lastUsed.has(v)));
+    // Versions the channel names (blue-green's other colour, an A/B arm, a shadow) are kept like pins.
+    const named = (await this.updater?.channelVersions(name).catch(() => [])) ?? [];
+    const kept = new Set([...pinned, ...named, ...(active ? [active.version] : [])].filter((v) => lastUsed.has(v)));
     const byRecency = [...lastUsed.entries()].sort((a, b) => b[1] - a[1]).map(([v]) => v);
     for (const version of byRecency) {
       if (kept.has(version)) continue;
@@ -781,6 +801,8 @@ export class WorkerRuntime implements WorkerApi {
     if (!model) throw new DisposedError(`Model ${req.modelId} is not loaded (disposed?)`);
     const ac = new AbortController();
     this.calls.set(req.callId, ac);
+    const tap = this.taps.get(req.modelId);
+    let liveMs = 0;
     const turn = model.queue.then(async (): Promise<RunResult> => {
       if (ac.signal.aborted) throw new AbortError();
       if (!this.models.has(req.modelId)) throw new DisposedError(`Model ${model.info.name} was disposed`);
@@ -789,12 +811,13 @@ export class WorkerRuntime implements WorkerApi {
       const series = this.telemetry ? model.series : undefined;
       const recorder = this.telemetry?.recorder;
       const timed = series !== undefined && recorder !== undefined && recorder.sampled();
-      const t0 = timed ? performance.now() : 0;
+      const t0 = timed || tap ? performance.now() : 0;
       try {
         validateFeeds(req.feeds, model.info.inputs, this.config.maxInputBytes);
         let result: RunResult;
         try {
           const outputs = await model.session.run(req.feeds);
+          if (tap) liveMs = performance.now() - t0;
           model.ranOnce = true;
           result = { outputs };
         } catch (err) {
@@ -819,6 +842,7 @@ export class WorkerRuntime implements WorkerApi {
     model.queue = turn.catch(() => undefined);
     try {
       const result = await turn;
+      tap?.offer(req.feeds, result.outputs, liveMs);
       // Outputs are always transferred: the worker has no further use for them.
       return Comlink.transfer(result, tensorBuffers(result.outputs));
     } finally {
@@ -867,7 +891,54 @@ export class WorkerRuntime implements WorkerApi {
     model.ranOnce = true;
   }
 
+  async shadowPlan(name: string): Promise<ShadowPlan | null> {
+    const plan = this.updater ? await this.updater.plan(name) : null;
+    const shadow = plan?.decision.shadow;
+    return shadow ? { name, version: shadow.version, sampleBp: shadow.sampleBp } : null;
+  }
+
+  shadowTap(req: ShadowTapRequest): void {
+    const model = this.models.get(req.modelId);
+    if (!model) throw new DisposedError(`Model ${req.modelId} is not loaded (disposed?)`);
+    this.shadowUntap(req.modelId);
+    const key = { model: model.info.name, version: req.shadowVersion, liveVersion: model.info.version };
+    this.taps.set(req.modelId, new ShadowTap(req.port as MessagePort, req.sampleBp, key, this.telemetry?.shadow));
+  }
+
+  shadowUntap(modelId: number): void {
+    this.taps.get(modelId)?.close();
+    this.taps.delete(modelId);
+  }
+
+  async shadowServe(req: ShadowServeRequest): Promise<void> {
+    // The live worker records the shadow's figures; this worker's own (its load of the shadow
+    // version) would report the device as running a version it only tries.
+    this.telemetry?.stop();
+    this.telemetry = undefined;
+    const { name, version } = req;
+    const key = `${name}@${version}`;
+    let loading = this.shadowLoads.get(key);
+    if (!loading) {
+      loading = this.loadNamed({ callId: req.callId, name, version, activate: false });
+      this.shadowLoads.set(key, loading);
+      loading.catch(() => this.shadowLoads.delete(key));
+    }
+    const model = this.models.get((await loading).id);
+    if (!model) throw new DisposedError(`The shadow ${key} was disposed`);
+    const targets = (await this.repo().trust()).targets;
+    const spec = targets ? compareSpecOf(targets, name, version) : null;
+    if (!spec) throw new UpdateError(`${key} has no signed comparison to run as a shadow`, name, version);
+    const run = (feeds: TensorMap) => {
+      const turn = model.queue.then(() => model.session.run(feeds));
+      model.queue = turn.catch(() => undefined);
+      return turn;
+    };
+    const describe = () => ({ variant: model.info.variant ?? '', backend: model.session.backend });
+    this.shadowServers.push(new ShadowServer(req.port as MessagePort, spec, run, describe));
+  }
+
   async dispose(modelId: number): Promise<void> {
+    this.shadowUntap(modelId);
     const model = this.models.get(modelId);
     if (!model) return;
     this.models.delete(modelId);

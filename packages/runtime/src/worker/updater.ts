@@ -1,6 +1,7 @@
 import { DownloadError, IntegrityError, NotCachedError, type ModelSource, type RepositoryConfig } from '@outpost/core';
 import {
   TrustedSet,
+  channelPath,
   decideChannel,
   decodeGolden,
   httpMetadataFetcher,
@@ -90,6 +91,20 @@ export class Updater {
     if (!decision?.version) return null;
     const release = releaseOf(trusted.targets, name, decision.version);
     return release ? { name, release, decision } : null;
+  }
+
+  /**
+   * Every version the trusted channel pointer names for `name` (its version, previous, A/B arm
+   * and shadow): retention keeps them, so switching the pointer among them (blue-green, an
+   * abort, an arm) needs no download. Empty without a pointer.
+   */
+  async channelVersions(name: string): Promise<string[]> {
+    const trusted = await this.trust();
+    const entry = trusted.channels?.targets[channelPath(this.config.channel, name)]?.custom?.outpost;
+    if (entry?.kind !== 'channel') return [];
+    return [entry.version, entry.previous, entry.ab?.version, entry.shadow?.version].filter(
+      (v): v is string => v !== undefined,
+    );
   }
 
   /** The signed release of an exact version, if the trusted targets list it. */

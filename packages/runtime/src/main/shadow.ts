@@ -1,0 +1,109 @@
+import type { ShadowPlan } from '@outpost/core';
+import * as Comlink from 'comlink';
+import type { Model, ModelHost } from './model.js';
+import type { WorkerHost } from './worker-host.js';
+
+/** What the shadow runner needs from the runtime. */
+export interface ShadowHost {
+  primary: WorkerHost;
+  /** Starts a worker of its own for a shadow (a WASM run cannot be pre-empted: never the live one). */
+  startWorker(): Promise<WorkerHost>;
+  /** Handles of models loaded by name, by model name. */
+  named(): Map<string, Set<Model>>;
+}
+
+/** A shadow running for one model: its worker, and the live sessions tapped. */
+interface Running {
+  plan: ShadowPlan;
+  worker: WorkerHost;
+  /** Each tapped handle with the session (worker and id) its tap is on. */
+  taps: Map<Model, { host: ModelHost; id: number }>;
+}
+
+/**
+ * Shadow runs, page side. At each update check it asks the primary worker which shadow the signed
+ * channel names for this device, starts a separate worker that loads that version (from the store
+ * or the repository, verified like any install), and connects each live session of the model to
+ * it with a MessagePort: from then on inputs and live outputs go worker to worker (shadow.ts in the
+ * worker), never through the page, and nothing here is on the run path. Handles that moved to an
+ * update's new session are tapped again; a shadow the channel no longer names is stopped.
+ */
+export class ShadowRunner {
+  private readonly running = new Map<string, Running>();
+
+  constructor(
+    private readonly host: ShadowHost,
+    private readonly onError: (name: string, version: string | undefined, error: Error) => void,
+  ) {}
+
+  /** Brings every model's shadow in line with the trusted channel (after an update check). */
+  async sync(): Promise<void> {
+    const names = new Set([...this.host.named().keys(), ...this.running.keys()]);
+    for (const name of names) {
+      try {
+        await this.syncOne(name);
+      } catch (err) {
+        // Tried again at the next check, from scratch.
+        this.stop(name);
+        this.onError(name, undefined, err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  }
+
+  private async syncOne(name: string): Promise<void> {
+    const { primary } = this.host;
+    const plan = await primary.guard(primary.api.shadowPlan(name));
+    const handles = plan ? [...(this.host.named().get(name) ?? [])].filter((h) => h.version !== plan.version) : [];
+    let cur = this.running.get(name);
+    if (cur && (!plan || cur.plan.version !== plan.version || handles.length === 0)) {
+      this.stop(name);
+      cur = undefined;
+    }
+    if (!plan || handles.length === 0) return;
+    if (cur && cur.plan.sampleBp !== plan.sampleBp) {
+      cur.plan = plan;
+      cur.taps.clear();
+    }
+    if (!cur) {
+      cur = { plan, worker: await this.host.startWorker(), taps: new Map() };
+      this.running.set(name, cur);
+    }
+    const { worker } = cur;
+    for (const model of [...cur.taps.keys()]) {
+      if (!handles.includes(model)) {
+        const t = cur.taps.get(model)!;
+        cur.taps.delete(model);
+        await t.host.guard(t.host.api.shadowUntap(t.id)).catch(() => undefined);
+      }
+    }
+    for (const model of handles) {
+      const at = { host: model.hostOf, id: model.sessionId };
+      const tapped = cur.taps.get(model);
+      if (tapped && tapped.host === at.host && tapped.id === at.id) continue;
+      const { port1, port2 } = new MessageChannel();
+      const req = { callId: worker.nextCallId(), name, version: plan.version, port: port2 };
+      await worker.guard(worker.api.shadowServe(Comlink.transfer(req, [port2])));
+      const tap = { modelId: at.id, port: port1, sampleBp: plan.sampleBp, shadowVersion: plan.version };
+      await at.host.guard(at.host.api.shadowTap(Comlink.transfer(tap, [port1])));
+      cur.taps.set(model, at);
+    }
+  }
+
+  /** Stops a model's shadow: its taps removed, its worker terminated. */
+  private stop(name: string): void {
+    const cur = this.running.get(name);
+    if (!cur) return;
+    this.running.delete(name);
+    for (const t of cur.taps.values()) void t.host.guard(t.host.api.shadowUntap(t.id)).catch(() => undefined);
+    cur.worker.terminate(new Error(`The shadow of ${name} stopped`));
+  }
+
+  /** The shadow versions running now, by model (for tests and the app's curiosity). */
+  get active(): Record<string, ShadowPlan> {
+    return Object.fromEntries([...this.running].map(([n, r]) => [n, r.plan]));
+  }
+
+  close(): void {
+    for (const name of [...this.running.keys()]) this.stop(name);
+  }
+}
