@@ -175,7 +175,10 @@ describe('OTLP JSON payloads', () => {
 
   it('T6: the README publishes the allow-list, key for key', () => {
     const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('### Telemetry'), readme.indexOf('### Offline'));
+    // The API's Telemetry section, up to the next heading.
+    const start = readme.indexOf('\n### Telemetry\n');
+    expect(start).toBeGreaterThan(0);
+    const section = readme.slice(start, readme.indexOf('\n### ', start + 1));
     for (const key of ALLOWED_ATTRIBUTES) expect(section, key).toContain(`\`${key}\``);
   });
 });
