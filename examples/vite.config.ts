@@ -8,6 +8,10 @@ import { examplesHost } from './shared/host.js';
 // /repo/, where demoRepo() serves the signed model repository and takes the pages' telemetry.
 export default defineConfig({
   root: import.meta.dirname,
+  // Its own dependency cache: by default it would share node_modules/.vite with the e2e harness
+  // (vite.config.ts at the root), and each server re-optimizing would make the other's optimized
+  // modules stale mid-test (a worker then fails to load: "script error").
+  cacheDir: '../node_modules/.vite-examples',
   plugins: [outpost(), demoRepo(), examplesHost()],
   server: {
     port: Number(process.env.PORT ?? 5173),

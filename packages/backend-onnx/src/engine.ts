@@ -36,6 +36,34 @@ let webgpuBuild: Promise<OrtModule> | undefined;
  */
 let webgpuBuildWorks = false;
 
+/** The part of a GPUDevice this engine watches (no DOM/WebGPU types in this package). */
+interface WatchedDevice {
+  lost: Promise<{ reason?: string; message?: string }>;
+}
+
+/** The WebGPU device onnxruntime-web runs on, once a session made it, and why it was lost, once it was. */
+let device: WatchedDevice | undefined;
+let deviceLost: string | undefined;
+
+/**
+ * Watches the device onnxruntime-web's WebGPU sessions use (one per worker). Once it is lost
+ * (driver reset, `GPUDevice.destroy()`, the GPU process gone), no session on it can be trusted:
+ * they refuse to run and say so, and the worker reopens the model on WASM (RELIABILITY R5).
+ */
+async function watchDevice(ort: OrtModule): Promise<void> {
+  const d = (await ort.env.webgpu.device) as WatchedDevice;
+  if (d === device) return;
+  device = d;
+  deviceLost = undefined;
+  void d.lost.then((info) => {
+    if (device !== d) return;
+    deviceLost = `${info.reason ?? 'unknown'}${info.message ? `: ${info.message}` : ''}`;
+    // New sessions must not trust the WebGPU build until a new device works.
+    webgpuBuildWorks = false;
+    warmups.delete('webgpu');
+  });
+}
+
 function configure(ort: OrtModule, config: EngineConfig): OrtModule {
   ort.env.wasm.numThreads = config.numThreads;
   if (config.wasmPaths) ort.env.wasm.wasmPaths = config.wasmPaths;
@@ -111,7 +139,18 @@ class OnnxSession implements EngineSession {
     readonly outputs: ValueInfo[],
   ) {}
 
+  /** Why this session cannot run any more (its WebGPU device was lost), if so. */
+  lost(): string | undefined {
+    return this.backend === 'webgpu' ? deviceLost : undefined;
+  }
+
+  private refuseIfLost(): void {
+    const why = this.lost();
+    if (why !== undefined) throw new RunError(`The WebGPU device was lost (${why}): this session cannot run`);
+  }
+
   async run(feeds: TensorMap): Promise<TensorMap> {
+    this.refuseIfLost();
     const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       ortFeeds[name] = new this.ort.Tensor(t.type, t.data as never, [...t.dims]);
@@ -120,6 +159,7 @@ class OnnxSession implements EngineSession {
     try {
       results = await this.session.run(ortFeeds);
     } catch (err) {
+      this.refuseIfLost();
       throw new RunError(`onnxruntime failed to run the model: ${message(err)}`, { cause: err });
     }
     const out: TensorMap = {};
@@ -127,6 +167,8 @@ class OnnxSession implements EngineSession {
       const data = (await value.getData(true)) as Tensor['data'];
       out[name] = { type: value.type as TensorType, data: ownedData(data), dims: [...value.dims] };
     }
+    // Outputs read back while the device was being lost may be zeros: never return them.
+    this.refuseIfLost();
     return out;
   }
 
@@ -179,6 +221,7 @@ export const onnxEngine: Engine = {
       if (backend === 'wasm') throw new ModelFormatError(`onnxruntime cannot load the model: ${text}`, { cause: err });
       throw new Error(`session creation failed: ${text}`, { cause: err });
     }
+    if (backend === 'webgpu') await watchDevice(ort);
     return new OnnxSession(
       ort,
       session,

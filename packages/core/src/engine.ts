@@ -22,6 +22,11 @@ export interface EngineSession {
   readonly outputs: ValueInfo[];
   /** Runs the model. Feeds are already validated against `inputs`. */
   run(feeds: TensorMap): Promise<TensorMap>;
+  /**
+   * Why the session can no longer run (a GPU device lost), if so: the worker then reopens the
+   * model on WASM. Sessions that cannot be lost leave it out.
+   */
+  lost?(): string | undefined;
   dispose(): Promise<void>;
 }
 

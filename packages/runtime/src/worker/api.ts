@@ -85,6 +85,8 @@ interface LiveModel {
   queue: Promise<unknown>;
   /** Set once a run succeeded, after which a failing run no longer means the backend is bad. */
   ranOnce: boolean;
+  /** The model moved to another backend since its last result: the next one says so. */
+  announce?: boolean;
   bytes: ModelBytes;
   /** Where this model's telemetry goes (telemetry on). */
   series?: Series;
@@ -820,7 +822,20 @@ export class WorkerRuntime implements WorkerApi {
           if (tap) liveMs = performance.now() - t0;
           model.ranOnce = true;
           result = { outputs };
+          if (model.announce) {
+            // The first result since the model moved to another backend tells the page.
+            result.backend = model.info.backend;
+            if (model.info.fallbackReason) result.fallbackReason = model.info.fallbackReason;
+            model.announce = false;
+          }
         } catch (err) {
+          const lost = model.session.lost?.();
+          if (lost !== undefined) {
+            // R5: this run fails (never zeros from a lost device); the model moves to WASM for
+            // the next ones, which say so.
+            await this.reopenOnWasm(model, `webgpu: the device was lost (${lost})`);
+            throw err;
+          }
           if (model.ranOnce || model.session.backend === 'wasm') throw err;
           result = await this.fallBackAndRun(model, req, err);
         }
@@ -866,17 +881,24 @@ export class WorkerRuntime implements WorkerApi {
    */
   private async fallBackAndRun(model: LiveModel, req: RunRequest, cause: unknown): Promise<RunResult> {
     const reason = `${model.session.backend}: first run failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+    await this.reopenOnWasm(model, reason);
+    model.announce = false;
+    const outputs = await model.session.run(req.feeds);
+    model.ranOnce = true;
+    return { outputs, backend: 'wasm', fallbackReason: reason };
+  }
+
+  /** Reopens a model on WASM from its bytes (its backend failed), recorded as a fallback. */
+  private async reopenOnWasm(model: LiveModel, reason: string): Promise<void> {
     const opened = await openModel(model.bytes, ['wasm'], this.engineConfig(), registeredEngines(), this.device);
     await model.session.dispose().catch(() => undefined);
     model.session = opened.session;
     model.info = { ...model.info, backend: 'wasm', fallbackReason: reason };
+    model.announce = true;
     if (model.series && this.telemetry) {
       this.telemetry.recorder.fallback(model.series);
       model.series = this.seriesOf(model.info);
     }
-    const outputs = await model.session.run(req.feeds);
-    model.ranOnce = true;
-    return { outputs, backend: 'wasm', fallbackReason: reason };
   }
 
   async warm(modelId: number, shapes: InputShapes): Promise<void> {
