@@ -81,9 +81,11 @@ export function decodeBundle(bytes: Uint8Array): Bundle {
     at += n;
     return out;
   };
-  const metadata: Record<string, Uint8Array> = {};
+  // Null-prototype maps: a header naming a file `__proto__` or `constructor` gets an entry like
+  // any other name, never a prototype swap or an inherited Object member on lookup.
+  const metadata: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
   for (const [name, n] of header.metadata) metadata[name] = take(n);
-  const files: Record<string, Uint8Array> = {};
+  const files: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
   for (const [path, n] of header.files) files[path] = take(n);
   if (at !== bytes.length) bad('trailing bytes');
   return { model: header.model, version: header.version, variant: header.variant, metadata, files };

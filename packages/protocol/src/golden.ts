@@ -1,4 +1,4 @@
-import { TENSOR_TYPES, type TensorMap, type TensorType } from '@outpost/core';
+import { ModelFormatError, TENSOR_TYPES, type TensorMap, type TensorType } from '@outpost/core';
 import { fromBase64, fromUtf8, toBase64, utf8 } from './encoding.js';
 import type { EncodedTensor, GoldenFile } from './metadata.js';
 
@@ -32,19 +32,27 @@ function encodeMap(map: TensorMap): Record<string, EncodedTensor> {
   return out;
 }
 
-function decodeMap(map: Record<string, EncodedTensor>): TensorMap {
-  const out: TensorMap = {};
-  for (const [name, e] of Object.entries(map)) {
+function decodeMap(map: unknown, what: string): TensorMap {
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new TypeError(`${what} is not an object`);
+  // Null prototype: a tensor named `__proto__` is a name like any other.
+  const out: TensorMap = Object.create(null) as TensorMap;
+  for (const [name, e] of Object.entries(map as Record<string, Partial<EncodedTensor> | null>)) {
+    if (!e || typeof e !== 'object') throw new TypeError(`Golden tensor ${name} is not an object`);
     if (!TENSOR_TYPES.includes(e.type as TensorType))
-      throw new TypeError(`Golden tensor ${name}: unknown type ${e.type}`);
+      throw new TypeError(`Golden tensor ${name}: unknown type ${String(e.type)}`);
+    const dims = e.dims;
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new TypeError(`Golden tensor ${name}: dims are not non-negative integers`);
+    }
+    if (typeof e.base64 !== 'string') throw new TypeError(`Golden tensor ${name}: base64 is not a string`);
     const type = e.type as TensorType;
     const Ctor = ARRAYS[type];
     const bytes = fromBase64(e.base64);
     if (bytes.length % Ctor.BYTES_PER_ELEMENT !== 0) throw new TypeError(`Golden tensor ${name}: ragged bytes`);
     const data = new Ctor(bytes.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT);
-    const count = e.dims.reduce((a, b) => a * b, 1);
+    const count = dims.reduce((a, b) => a * b, 1);
     if (count !== data.length) throw new TypeError(`Golden tensor ${name}: dims do not match its data`);
-    out[name] = { type, dims: e.dims, data };
+    out[name] = { type, dims, data };
   }
   return out;
 }
@@ -63,9 +71,23 @@ export function encodeGolden(golden: {
   return utf8(JSON.stringify(file));
 }
 
-/** Reads a golden file (already verified against its target hash). Throws a TypeError if malformed. */
+/**
+ * Reads a golden file (already verified against its target hash). A malformed one (not UTF-8,
+ * not JSON, a field of the wrong kind) is a `ModelFormatError`: the release is unusable.
+ */
 export function decodeGolden(bytes: Uint8Array): { inputs: TensorMap; outputs: TensorMap; tolerance: number } {
-  const file = JSON.parse(fromUtf8(bytes)) as GoldenFile;
-  if (typeof file.tolerance !== 'number' || !(file.tolerance >= 0)) throw new TypeError('Golden file: bad tolerance');
-  return { inputs: decodeMap(file.inputs), outputs: decodeMap(file.outputs), tolerance: file.tolerance };
+  try {
+    const file = JSON.parse(fromUtf8(bytes)) as Partial<GoldenFile> | null;
+    if (typeof file !== 'object' || file === null) throw new TypeError('Golden file: not an object');
+    if (typeof file.tolerance !== 'number' || !(file.tolerance >= 0)) throw new TypeError('Golden file: bad tolerance');
+    return {
+      inputs: decodeMap(file.inputs, 'Golden file: inputs'),
+      outputs: decodeMap(file.outputs, 'Golden file: outputs'),
+      tolerance: file.tolerance,
+    };
+  } catch (err) {
+    throw new ModelFormatError(`Malformed golden file: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
 }

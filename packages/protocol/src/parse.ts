@@ -1,4 +1,5 @@
 import { MetadataError } from '@outpost/core';
+import { canonicalize } from './canonical.js';
 import type { CompareInfo } from './compare.js';
 import { fromUtf8 } from './encoding.js';
 import type {
@@ -260,7 +261,11 @@ export function parseMetadata<R extends RoleName>(
       },
     );
     const raw = obj(json.signed, 'signed');
-    return { signed: parserFor(role)(raw) as SignedOf[R], signatures, raw };
+    const signed = parserFor(role)(raw) as SignedOf[R];
+    // What signatures cover must be canonical JSON (no floats anywhere, unknown fields included):
+    // checked here, or canonicalize would throw a bare TypeError in the signature check.
+    canonicalize(raw);
+    return { signed, signatures, raw };
   } catch (err) {
     const why = err instanceof Bad ? err.message : err instanceof Error ? err.message : String(err);
     throw new MetadataError('METADATA_FORMAT', `${role} metadata is malformed: ${why}`, role);

@@ -1,4 +1,4 @@
-import { MetadataError } from '@outpost/core';
+import { MetadataError, ModelFormatError } from '@outpost/core';
 import { describe, expect, it } from 'vitest';
 import { utf8 } from './encoding.js';
 import { generateKey } from './keys.js';
@@ -288,6 +288,6 @@ describe('golden files', () => {
     expect([...(back.outputs.y!.data as BigInt64Array)]).toEqual([7n, -1n]);
     expect(() =>
       decodeGolden(utf8('{"inputs":{"x":{"type":"float32","dims":[2],"base64":"AAAA"}},"outputs":{},"tolerance":0}')),
-    ).toThrow(TypeError);
+    ).toThrow(ModelFormatError);
   });
 });

@@ -171,9 +171,13 @@ export class TrustedSet {
         'root',
       );
     }
+    // A key id the new root no longer lists is a rotation too (and must not reach canonicalize
+    // as `undefined`, which throws a TypeError).
     const rotated = (r: 'timestamp' | 'snapshot') =>
       canonicalize(cur.roles[r]) !== canonicalize(env.signed.roles[r]) ||
-      cur.roles[r].keyids.some((id) => canonicalize(cur.keys[id]) !== canonicalize(env.signed.keys[id]));
+      cur.roles[r].keyids.some(
+        (id) => canonicalize(cur.keys[id] ?? null) !== canonicalize(env.signed.keys[id] ?? null),
+      );
     if (rotated('timestamp')) this.timestampM = this.snapshotM = undefined;
     else if (rotated('snapshot')) this.snapshotM = undefined;
     this.rootM = { signed: env.signed, raw: env.raw, text: fromUtf8(bytes) };
