@@ -24,6 +24,9 @@ describe('shadow comparison metrics', () => {
     // Two rows of three: the first agrees, the second does not.
     expect(agreement(spec, t([0, 1, 0, 1, 0, 0], [2, 3]), t([0, 2, 1, 0, 0, 3], [2, 3]))).toBe(0.5);
     expect(agreement(spec, t([NaN, NaN, NaN]), t([0, 0, 1]))).toBe(0);
+    // A NaN anywhere in a row: that row agrees with nothing, not even another NaN row.
+    expect(agreement(spec, t([1, 0, 0]), t([NaN, 0, 0]))).toBe(0);
+    expect(agreement(spec, t([NaN, 0, 0]), t([NaN, 0, 0]))).toBe(0);
   });
 
   it('maxabs: agreement when the largest difference is within the tolerance; NaN never agrees', () => {

@@ -83,7 +83,7 @@ export interface ComparedTensor {
   dims: readonly number[];
 }
 
-/** Arg max of each row (rows along the last axis). */
+/** Arg max of each row (rows along the last axis); -1 for a row holding a NaN, which agrees with nothing. */
 function argmaxRows(t: ComparedTensor): Int32Array {
   const n = t.data.length;
   const width = t.dims.length ? Math.max(1, t.dims[t.dims.length - 1]!) : n;
@@ -94,6 +94,10 @@ function argmaxRows(t: ComparedTensor): Int32Array {
     let at = 0;
     for (let i = 0; i < width; i++) {
       const v = Number(t.data[r * width + i]!);
+      if (Number.isNaN(v)) {
+        at = -1;
+        break;
+      }
       if (v > best) {
         best = v;
         at = i;
@@ -120,7 +124,7 @@ export function agreement(
     const a = argmaxRows(live);
     const b = argmaxRows(shadow);
     let same = 0;
-    for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+    for (let i = 0; i < a.length; i++) if (a[i] === b[i] && a[i] !== -1) same++;
     return same / a.length;
   }
   if (spec.metric === 'maxabs') return maxAbsDiff(live, shadow) <= t ? 1 : 0;
