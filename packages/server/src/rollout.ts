@@ -11,6 +11,7 @@ import {
   type Expiry,
   type RepoState,
   type RolloutPlan,
+  type ShadowInfo,
   type Signers,
 } from '@outpost/protocol';
 import { loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
@@ -73,6 +74,8 @@ export function judgeRollout(
   rolloutBp: number,
   f: RolloutFigures,
   stepElapsedMs: number,
+  /** Whether the channel runs the canary as a shadow too: then its agreement is judged before widening. */
+  shadowed = false,
 ): RolloutVerdict {
   const abort = (reason: string, message: string): RolloutVerdict => ({ action: 'abort', toBp: 0, reason, message });
   const wait = (reason: string, message: string): RolloutVerdict => ({
@@ -124,6 +127,9 @@ export function judgeRollout(
     return wait('too-few-devices', `${f.devices} of ${plan.minDevices} devices on the canary`);
   }
   if (attempted < plan.minRuns) return wait('too-few-runs', `${attempted} of ${plan.minRuns} runs on the canary`);
+  if (plan.minShadowAgreementBp !== undefined && shadowed && shadowRuns < plan.minRuns) {
+    return wait('too-few-shadow-runs', `${shadowRuns} of ${plan.minRuns} shadow runs of the canary compared`);
+  }
   const bakeMs = (plan.minStepSeconds ?? 0) * 1000;
   if (stepElapsedMs < bakeMs) {
     return wait('baking', `healthy; step lasts ${plan.minStepSeconds} s, ${Math.floor(stepElapsedMs / 1000)} s so far`);
@@ -206,6 +212,8 @@ export interface RolloutStatus {
   stepStartedMs: number | null;
   /** The newest decisions about this channel and model, newest first. */
   decisions: RolloutDecision[];
+  /** The channel's shadow, when it names one. */
+  shadow: ShadowInfo | null;
 }
 
 /** Decisions that begin a step (its measurement window starts there). */
@@ -240,6 +248,7 @@ export async function rolloutStatuses(state: RepoState, storage: StorageAdapter)
       state: status,
       stepStartedMs: status === 'running' || status === 'paused' ? (stepStart?.timeMs ?? null) : null,
       decisions,
+      shadow: p.shadow ?? null,
     });
   }
   return out;
@@ -460,7 +469,7 @@ export class RolloutController {
       const sinceMs = st.stepStartedMs ?? now;
       const pointer = { channel: st.channel, model: st.model, version: st.version, previous: st.previous };
       const figures = await measureRollout(storage, pointer, sinceMs);
-      const v = judgeRollout(st.plan, st.rolloutBp, figures, now - sinceMs);
+      const v = judgeRollout(st.plan, st.rolloutBp, figures, now - sinceMs, st.shadow?.version === st.version);
       if (v.action === 'wait') {
         // A wait is logged when its reason changes, not at every evaluation.
         const last = st.decisions.find((d) => d.version === st.version);

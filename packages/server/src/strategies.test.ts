@@ -75,6 +75,14 @@ describe('shadow agreement in the rollout controller', () => {
       toBp: 0,
     });
     expect(judgeRollout(PLAN, 1000, figures({ shadowRuns: 200, shadowAgreementBp: 9600 }), 0).action).toBe('complete');
+    // With the channel shadowing the canary, widening waits for the shadow's evidence.
+    expect(judgeRollout(PLAN, 1000, figures({ shadowRuns: 49, shadowAgreementBp: 5000 }), 0, true)).toMatchObject({
+      action: 'wait',
+      reason: 'too-few-shadow-runs',
+    });
+    expect(judgeRollout(PLAN, 1000, figures({ shadowRuns: 60, shadowAgreementBp: 9900 }), 0, true).action).toBe(
+      'complete',
+    );
     // A plan without the threshold ignores shadow figures.
     const plain: RolloutPlan = { ...PLAN };
     delete plain.minShadowAgreementBp;

@@ -937,6 +937,9 @@ export class WorkerRuntime implements WorkerApi {
     // version) would report the device as running a version it only tries.
     this.telemetry?.stop();
     this.telemetry = undefined;
+    // One WASM thread: the shadow must leave the cores to the live model (its threads are set when
+    // the engine starts, which in this fresh worker is the shadow's own load).
+    this.config = { ...this.config, numThreads: 1 };
     const { name, version } = req;
     const key = `${name}@${version}`;
     let loading = this.shadowLoads.get(key);
