@@ -5,6 +5,7 @@ import { publishCommand } from './commands/publish.js';
 import { rolloutCommand } from './commands/rollout.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { serveCommand } from './commands/serve.js';
+import { abCommand, shadowCommand } from './commands/strategies.js';
 import { timestampCommand } from './commands/timestamp.js';
 import { verifyCommand } from './commands/verify.js';
 
@@ -48,6 +49,8 @@ export const COMMANDS: readonly Command[] = [
   promoteCommand,
   rollbackCommand,
   rolloutCommand,
+  shadowCommand,
+  abCommand,
   timestampCommand,
   verifyCommand,
   serveCommand,

@@ -16,6 +16,8 @@ import {
   createServer,
   loadRepoState,
   openSqliteStorage,
+  type AbStatus,
+  type Interval,
   type RolloutDecision,
   type StorageAdapter,
 } from '@outpost/server';
@@ -24,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The runtime's own recorder and OTLP builders: what a device sends, byte for byte.
 import { attributes, logsRequest, metricsRequest } from '../../runtime/src/telemetry/otlp.js';
 import { Recorder } from '../../runtime/src/telemetry/recorder.js';
+import { ShadowStats } from '../../runtime/src/telemetry/shadow.js';
 import { run } from './cli.js';
 import { signersFor } from './repo/keys.js';
 
@@ -42,7 +45,8 @@ const CHANNEL = 'stable';
 const TOKEN = 'fleet-token';
 const PLAN = ['--rollout-plan', '1000,2500,5000,10000', '--min-devices', '10', '--min-runs', '300'];
 
-type Fault = { nanShare?: number; latencyFactor?: number };
+/** A planted fault of a version: NaN outputs, slower runs, or (as a shadow) answers that disagree. */
+type Fault = { nanShare?: number; latencyFactor?: number; disagreeShare?: number };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,9 +65,16 @@ class Device {
   version: string | null = null;
   /** When this device last changed version (ms since the epoch). */
   switchedAt = 0;
+  /** Update checks begun, and the one at which the device last changed version. */
+  checks = 0;
+  switchedOnCheck = 0;
   refreshFailures = 0;
   readonly #trusted: TrustedSet;
   readonly #rec = new Recorder({ sampleRate: 1, drift: { threshold: 0.2, windowRuns: 50, inputs: false } });
+  /** The runtime's shadow figures, recorded as its live worker does from the shadow worker's answers. */
+  readonly #shadow = new ShadowStats();
+  /** Shadow runs compared on this device (a shadow's inputs never leave it: only these figures do). */
+  shadowRuns = 0;
   readonly #base = attributes({
     [RESOURCE.serviceName]: SERVICE_NAME,
     [RESOURCE.deviceId]: this.id,
@@ -80,6 +91,7 @@ class Device {
   }
 
   async tick(): Promise<void> {
+    const check = ++this.checks;
     try {
       await refreshMetadata(this.#trusted, httpMetadataFetcher(this.url), Date.now());
     } catch {
@@ -91,19 +103,36 @@ class Device {
       this.#rec.update({ kind: 'activated', name: MODEL, version: d.version, from: this.version ?? undefined });
       this.version = d.version;
       this.switchedAt = Date.now();
+      this.switchedOnCheck = check;
     }
     if (this.version) {
       const fault = this.faults.get(this.version) ?? {};
       const s = this.#rec.seriesOf({ model: MODEL, version: this.version, variant: 'fp32', backend: 'wasm' });
+      const shadow = d?.shadow;
+      const sf = shadow ? (this.faults.get(shadow.version) ?? {}) : {};
       for (let i = 0; i < RUNS_PER_TICK; i++) {
         // 3-5 ms runs and a 0.1% background of failures, on every version.
         const ms = (3 + 2 * Math.random()) * (fault.latencyFactor ?? 1);
         // A run whose outputs hold NaN: the app reports it as a failed run.
         if (Math.random() < 0.001 || Math.random() < (fault.nanShare ?? 0)) this.#rec.error(s, 'RUN_FAILED');
         else this.#rec.run(s, ms);
+        // The channel's shadow on its sample of runs: agreement 1 unless the candidate answers otherwise.
+        if (shadow && Math.random() * 10000 < shadow.sampleBp) {
+          const key = {
+            model: MODEL,
+            version: shadow.version,
+            variant: 'fp32',
+            backend: 'wasm',
+            liveVersion: this.version,
+          };
+          const agree = Math.random() < (sf.disagreeShare ?? 0) ? 0 : 1;
+          this.#shadow.compared(key, agree, ((3 + 2 * Math.random()) * (sf.latencyFactor ?? 1)) / ms);
+          this.shadowRuns++;
+        }
       }
     }
     const { metrics, logs } = this.#rec.collect();
+    metrics.push(...this.#shadow.collect());
     if (metrics.length) await this.#send('/v1/metrics', (id) => metricsRequest(this.#base, id, metrics));
     if (logs.length) await this.#send('/v1/logs', (id) => logsRequest(this.#base, id, logs));
   }
@@ -143,6 +172,8 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
       ['1.1.0', 2],
       ['1.2.0', 3],
       ['1.3.0', 4],
+      ['1.4.0', 5],
+      ['1.5.0', 6],
     ] as const) {
       await writeFile(
         join(dir, `${v}.onnx`),
@@ -188,6 +219,8 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     // Plans are signed with each release, by the offline targets key.
     await publish('1.2.0', ...PLAN);
     await publish('1.3.0', ...PLAN);
+    await publish('1.4.0');
+    await publish('1.5.0', ...PLAN, '--min-shadow-agreement-bp', '9500', '--compare', 'top1:logits');
   }, 60_000);
 
   afterAll(async () => {
@@ -290,6 +323,110 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     report('C', t0, abort.timeMs, Math.max(...devices.map((d) => d.switchedAt)), decisions, fault);
     expect(sendFailures).toEqual([]);
     expect(devices.reduce((n, d) => n + d.refreshFailures, 0)).toBe(0);
+  });
+
+  it('D: an A/B test assigns arms by stable bucket and shows the per-arm difference with intervals', async () => {
+    // Arm B is 30% slower, with the same error rate.
+    faults.set('1.4.0', { latencyFactor: 1.3 });
+    const common = ['--repo', repo, '--keys', keys, '--name', MODEL, '--channel', CHANNEL];
+    await outpost('ab', 'start', ...common, '--version', '1.4.0', '--share-bp', '5000');
+    const t0 = Date.now();
+    const armOf = new Map<string, string>();
+    await until(
+      () =>
+        devices.every((d) => d.version === '1.1.0' || d.version === '1.4.0') &&
+        devices.some((d) => d.version === '1.4.0'),
+      10_000,
+    );
+    await sleep(2 * DEVICE_TICK_MS);
+    for (const d of devices) armOf.set(d.id, d.version!);
+    // Enough runs on both arms for narrow intervals.
+    await sleep(4 * DEVICE_TICK_MS);
+    // Stable: no device changed arm while the test ran.
+    expect(devices.filter((d) => armOf.get(d.id) !== d.version)).toEqual([]);
+    const status = JSON.parse(
+      await outpost('ab', 'status', '--repo', repo, '--data', join(dir, 'data'), '--since', String(t0), '--json'),
+    ) as { tests: AbStatus[] };
+    const t = status.tests[0]!;
+    const inB = devices.filter((d) => d.version === '1.4.0').length;
+    expect(inB).toBeGreaterThan(FLEET * 0.35);
+    expect(inB).toBeLessThan(FLEET * 0.65);
+    expect(t).toMatchObject({ channel: CHANNEL, model: MODEL, shareBp: 5000 });
+    expect(t.a).toMatchObject({ version: '1.1.0', devices: FLEET - inB });
+    expect(t.b).toMatchObject({ version: '1.4.0', devices: inB });
+    // B is slower at p50 and p95, and the 95% intervals of the differences exclude 0...
+    expect(t.diff.p50.low!).toBeGreaterThan(0);
+    expect(t.diff.p95.low!).toBeGreaterThan(0);
+    // ...while the error rates (0.1% on both) do not differ.
+    expect(t.diff.errorRate.low!).toBeLessThan(0);
+    expect(t.diff.errorRate.high!).toBeGreaterThan(0);
+    const f = (i: Interval, k = 1, u = 'ms') =>
+      `${(i.value! * k).toFixed(3)} ${u} [${(i.low! * k).toFixed(3)}, ${(i.high! * k).toFixed(3)}]`;
+    console.log(
+      `fleet D: A/B, ${inB} of ${FLEET} devices on arm B (1.4.0, 1.3x latency planted)\n` +
+        `  arm A ${t.a.runs} runs p50 ${f(t.a.p50)} p95 ${f(t.a.p95)} errors ${f(t.a.errorRate, 100, '%')}\n` +
+        `  arm B ${t.b.runs} runs p50 ${f(t.b.p50)} p95 ${f(t.b.p95)} errors ${f(t.b.errorRate, 100, '%')}\n` +
+        `  B − A: p50 ${f(t.diff.p50)}, p95 ${f(t.diff.p95)}, errors ${f(t.diff.errorRate, 100, '%')}`,
+    );
+    await outpost('ab', 'stop', ...common, '--keep', 'a');
+    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    expect(await pointer()).not.toHaveProperty('ab');
+  });
+
+  it('E: a canary whose shadow runs disagree with the live model is aborted on shadow agreement', async () => {
+    // As a shadow, 1.5.0 gives another top-1 answer on 20% of inputs; live, it runs fine.
+    faults.set('1.5.0', { disagreeShare: 0.2 });
+    const common = ['--repo', repo, '--keys', keys, '--name', MODEL, '--channel', CHANNEL];
+    await outpost('shadow', 'start', ...common, '--version', '1.5.0', '--sample-bp', '1000');
+    const t0 = Date.now();
+    await start('1.5.0');
+    await until(async () => (await decisionsOf('1.5.0')).some((d) => d.action === 'abort'), 30_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    const decisions = await decisionsOf('1.5.0');
+    const abort = decisions.find((d) => d.action === 'abort')!;
+    expect(abort).toMatchObject({ reason: 'shadow-agreement', toBp: 0, previous: '1.1.0' });
+    expect(abort.figures!.shadowRuns).toBeGreaterThanOrEqual(300);
+    // 80% planted agreement: the figure the controller stored.
+    expect(abort.figures!.shadowAgreementBp).toBeGreaterThan(7500);
+    expect(abort.figures!.shadowAgreementBp).toBeLessThan(8500);
+    expect(abort.figures!.errorBp).toBeLessThanOrEqual(100);
+    // Never widened on a low agreement while its evidence was still short of minRuns.
+    expect(decisions.filter((d) => d.action === 'widen' && (d.figures!.shadowAgreementBp ?? 10000) < 9500)).toEqual([]);
+    // The abort also stops the shadow of the version it aborted.
+    expect(await pointer()).toEqual({
+      kind: 'channel',
+      channel: CHANNEL,
+      model: MODEL,
+      version: '1.1.0',
+      rolloutBp: 10000,
+    });
+    const stillShadowing = devices.reduce((n, d) => n + d.shadowRuns, 0);
+    await sleep(2 * DEVICE_TICK_MS);
+    expect(devices.reduce((n, d) => n + d.shadowRuns, 0)).toBe(stillShadowing);
+    report('E', t0, abort.timeMs, Math.max(...devices.map((d) => d.switchedAt)), decisions, await firstRunOf('1.5.0'));
+  });
+
+  it('F: blue-green: pointing the channel at the other version flips every device at its next check, and back', async () => {
+    const common = ['--repo', repo, '--keys', keys, '--name', MODEL, '--channel', CHANNEL];
+    // Timed from the moment the signed pointer is in the repository (devices can see it).
+    const flip = async (version: string) => {
+      await outpost('promote', ...common, '--version', version);
+      const t0 = Date.now();
+      // A check under way may have read the metadata just before: the next one must switch.
+      const before = new Map(devices.map((d) => [d, d.checks]));
+      await until(() => devices.every((d) => d.version === version), 10_000);
+      expect(devices.filter((d) => d.switchedOnCheck > before.get(d)! + 1)).toEqual([]);
+      return Math.max(...devices.map((d) => d.switchedAt)) - t0;
+    };
+    faults.delete('1.4.0');
+    const green = await flip('1.4.0');
+    // The blue version stays named by the pointer (previous): kept in every device's store.
+    expect(await pointer()).toMatchObject({ version: '1.4.0', previous: '1.1.0', rolloutBp: 10000 });
+    const blue = await flip('1.1.0');
+    console.log(
+      `fleet F: blue-green, ${FLEET} devices checking every ${DEVICE_TICK_MS} ms: ` +
+        `1.1.0 → 1.4.0 every device in ${(green / 1000).toFixed(2)} s, back in ${(blue / 1000).toFixed(2)} s`,
+    );
   });
 
   /** When the first device that ran `version` switched to it (the fault reached the fleet). */

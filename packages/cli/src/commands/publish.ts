@@ -8,8 +8,10 @@ import {
   checkRolloutPlan,
   decodeReference,
   isSafeName,
+  parseCompareSpec,
   releaseOf,
   targetUrlPath,
+  type CompareSpec,
   type MetadataFiles,
   type PublishFile,
   type PublishedBlob,
@@ -59,7 +61,15 @@ rollout plan (signed with the release; outpost rollout start follows it, see out
   --max-error-bp <n>           abort above this error rate, basis points (default ${ROLLOUT_PLAN_DEFAULTS.maxErrorBp})
   --max-rollback-bp <n>        abort above this share of activations rolled back (default ${ROLLOUT_PLAN_DEFAULTS.maxRollbackBp})
   --max-p95-ratio-pct <n>      abort when p95 latency passes this % of the previous version's (default ${ROLLOUT_PLAN_DEFAULTS.maxP95RatioPct})
-  --max-drift-psi-milli <n>    abort above this mean drift PSI, thousandths (default ${ROLLOUT_PLAN_DEFAULTS.maxDriftPsiMilli})`;
+  --max-drift-psi-milli <n>    abort above this mean drift PSI, thousandths (default ${ROLLOUT_PLAN_DEFAULTS.maxDriftPsiMilli})
+  --min-shadow-agreement-bp <n>  abort when the canary, run as a shadow, agrees with the live model
+                               less than this, basis points (default: no such check)
+
+shadow runs (see outpost shadow):
+  --compare <spec>             how this version's outputs are compared with the live model's when it
+                               runs as a shadow: top1:<output> (classifiers), maxabs:<output>:<milli>
+                               (largest difference, thousandths) or iou:<output>:<milli> (maps
+                               binarised at the threshold, thousandths), e.g. iou:maps:300`;
 
 const PLAN_FLAGS = {
   'min-devices': 'minDevices',
@@ -73,7 +83,7 @@ const PLAN_FLAGS = {
 
 /** The rollout plan of the command line (integers only: signed metadata has no floats), or undefined. */
 function rolloutPlanOf(v: Record<string, unknown>): RolloutPlan | undefined {
-  const given = Object.keys(PLAN_FLAGS).filter((f) => v[f] !== undefined);
+  const given = [...Object.keys(PLAN_FLAGS), 'min-shadow-agreement-bp'].filter((f) => v[f] !== undefined);
   if (v['rollout-plan'] === undefined) {
     if (given.length) throw new UsageError(`--${given[0]} needs --rollout-plan`);
     return undefined;
@@ -84,6 +94,9 @@ function rolloutPlanOf(v: Record<string, unknown>): RolloutPlan | undefined {
   };
   const plan: Record<string, unknown> = {
     ...ROLLOUT_PLAN_DEFAULTS,
+    ...(v['min-shadow-agreement-bp'] !== undefined
+      ? { minShadowAgreementBp: int(v['min-shadow-agreement-bp'] as string, '--min-shadow-agreement-bp') }
+      : {}),
     steps: (v['rollout-plan'] as string).split(',').map((s) => int(s.trim(), '--rollout-plan')),
   };
   for (const [flag, key] of Object.entries(PLAN_FLAGS)) {
@@ -197,6 +210,8 @@ export const publishCommand: Command = {
         expires: { type: 'string' },
         json: { type: 'boolean', default: false },
         'rollout-plan': { type: 'string' },
+        'min-shadow-agreement-bp': { type: 'string' },
+        compare: { type: 'string' },
         ...(Object.fromEntries(Object.keys(PLAN_FLAGS).map((f) => [f, { type: 'string' }])) as Record<
           keyof typeof PLAN_FLAGS,
           { type: 'string' }
@@ -205,6 +220,12 @@ export const publishCommand: Command = {
       true,
     );
     const rolloutPlan = rolloutPlanOf(v);
+    let compare: CompareSpec | undefined;
+    try {
+      if (v.compare !== undefined) compare = parseCompareSpec(v.compare);
+    } catch (err) {
+      throw new UsageError(`--compare: ${(err as Error).message}`);
+    }
     required(v, 'repo', 'keys', 'name', 'version');
     if (v['rollout-bp'] !== undefined && v.channel === undefined) throw new UsageError('--rollout-bp needs --channel');
     const rolloutBp = parseRolloutBp(v['rollout-bp']);
@@ -288,6 +309,7 @@ export const publishCommand: Command = {
           ...(golden ? { golden } : {}),
           ...(reference ? { reference } : {}),
           ...(rolloutPlan ? { rolloutPlan } : {}),
+          ...(compare ? { compare } : {}),
         },
         signers,
         now,
@@ -338,6 +360,7 @@ export const publishCommand: Command = {
         : {}),
       ...(outcome.pointer ? { channel: outcome.pointer } : {}),
       ...(rolloutPlan ? { rolloutPlan } : {}),
+      ...(compare ? { compare } : {}),
     };
     if (v.json) {
       io.out(JSON.stringify(summary, null, 2));
@@ -357,6 +380,10 @@ export const publishCommand: Command = {
       io.out(
         `  rollout    ${rolloutPlan.steps.map((s) => `${(s / 100).toFixed(2)}%`).join(' → ')} (outpost rollout start)`,
       );
+    }
+    if (compare) {
+      const t = compare.thresholdMilli === undefined ? '' : ` at ${(compare.thresholdMilli / 1000).toFixed(3)}`;
+      io.out(`  compare    ${compare.metric} of ${compare.output}${t} (outpost shadow start)`);
     }
     if (outcome.pointer) io.out(describePointer(outcome.pointer));
     return 0;
