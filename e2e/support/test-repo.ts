@@ -10,6 +10,8 @@ import {
   signMetadata,
   initRepository,
   setChannel,
+  type ChannelInfo,
+  type CompareSpec,
   type KeyAlgorithm,
   type PublishFile,
   type RepoState,
@@ -71,12 +73,14 @@ export class TestRepo {
     version: string,
     files: Omit<PublishFile, 'bytes'> & { bytes: Uint8Array },
     golden?: Parameters<typeof encodeGolden>[0],
+    extra: { compare?: CompareSpec } = {},
   ): Promise<void> {
     const release = {
       model,
       version,
       files: [{ ...files, bytes: new Uint8Array(files.bytes) }],
       ...(golden ? { golden: encodeGolden(golden) } : {}),
+      ...extra,
     };
     const r = await addRelease(this.state, release, this.keys, this.now);
     await writeRepoChanges(this.dir, r);
@@ -90,6 +94,13 @@ export class TestRepo {
       this.keys,
       this.now,
     );
+    await writeRepoChanges(this.dir, r);
+    this.state = r.state;
+  }
+
+  /** Signs a channel pointer as given (shadow, A/B arm and all). */
+  async pointWith(pointer: Omit<ChannelInfo, 'kind'>): Promise<void> {
+    const r = await setChannel(this.state, pointer, this.keys, this.now);
     await writeRepoChanges(this.dir, r);
     this.state = r.state;
   }

@@ -1,0 +1,232 @@
+import { expect, test, type Page } from '@playwright/test';
+import { createHash } from 'node:crypto';
+import { METRIC, targetUrlPath } from '@outpost/protocol';
+import type onnxProto from 'onnx-proto';
+import { clearStore, openHarness } from './helpers.js';
+import { GOLDEN, SAMPLE, check, fp32, proxy, rebuilt } from './support/ota.js';
+import { TestRepo } from './support/test-repo.js';
+
+// Shadow runs in Chromium against a real repository: the channel names a shadow version and a
+// sample; the runtime runs it in a worker of its own on that share of real inputs and reports
+// its agreement with the live model. The live results must not change, the page must get no
+// long task, and live latency must not rise by more than 5% at a 10% sample.
+
+let repo: TestRepo;
+
+/** Every weight of the largest initializer the same small value: a sound model that mostly answers one digit. */
+const flatWeights = (m: onnxProto.onnx.ModelProto) => {
+  const big = [...m.graph!.initializer!].sort((a, b) => (b.rawData?.length ?? 0) - (a.rawData?.length ?? 0))[0]!;
+  big.rawData = new Uint8Array(new Float32Array(big.rawData!.length / 4).fill(0.01).buffer);
+};
+const COMPARE = { metric: 'top1' as const, output: 'logits' };
+/** Runs per phase; phases alternate without and with the shadow so drift of the machine cancels out. */
+const RUNS = 1500;
+const PAIRS = 3;
+
+test.beforeEach(async ({ page }) => {
+  repo = await TestRepo.create();
+  await openHarness(page);
+  await clearStore(page);
+  await proxy(page, repo);
+});
+
+test.afterEach(async () => {
+  await repo.dispose();
+});
+
+/** Collects the metrics bodies the page sends to /otlp (answered 200 here, sent nowhere else). */
+async function telemetrySink(page: Page): Promise<string[]> {
+  const bodies: string[] = [];
+  await page.route('**/otlp/**', async (route) => {
+    bodies.push(route.request().postData() ?? '');
+    await route.fulfill({ status: 200, contentType: 'application/json', body: '{}' });
+  });
+  return bodies;
+}
+
+/** Mean agreement and run count of the shadow agreement histogram for `version`, over every body so far. */
+function agreementOf(bodies: string[], version: string): { runs: number; mean: number | null; live: Set<string> } {
+  let runs = 0;
+  let sum = 0;
+  const live = new Set<string>();
+  for (const b of bodies) {
+    if (!b.includes(METRIC.shadowAgreement)) continue;
+    const req = JSON.parse(b) as {
+      resourceMetrics: {
+        scopeMetrics: {
+          metrics: {
+            name: string;
+            histogram?: {
+              dataPoints: {
+                attributes: { key: string; value: { stringValue?: string } }[];
+                count: string;
+                sum: number;
+              }[];
+            };
+          }[];
+        }[];
+      }[];
+    };
+    for (const rm of req.resourceMetrics)
+      for (const sm of rm.scopeMetrics)
+        for (const m of sm.metrics) {
+          if (m.name !== METRIC.shadowAgreement) continue;
+          for (const p of m.histogram!.dataPoints) {
+            const attr = (k: string) => p.attributes.find((a) => a.key === k)?.value.stringValue;
+            if (attr('outpost.model.version') !== version) continue;
+            runs += Number(p.count);
+            sum += p.sum;
+            live.add(attr('outpost.shadow.live_version') ?? '');
+          }
+        }
+  }
+  return { runs, mean: runs ? sum / runs : null, live };
+}
+
+/** `n` runs over the samples: latency of each (page-side, ms) and how many outputs differ, bit for bit, from the reference. */
+async function phase(page: Page, n: number) {
+  return page.evaluate(
+    async ({ n, inputs }) => {
+      const w = window as any;
+      const times: number[] = [];
+      let differing = 0;
+      w.ref ??= new Map<number, Uint32Array>();
+      for (let i = 0; i < n; i++) {
+        const k = i % inputs.length;
+        const feeds = { x: { type: 'float32', data: Float32Array.from(inputs[k]!), dims: [1, 1, 28, 28] } };
+        const t0 = performance.now();
+        const out = await w.model.run(feeds);
+        times.push(performance.now() - t0);
+        const bits = new Uint32Array((out.logits.data as Float32Array).slice().buffer);
+        const ref = w.ref.get(k) as Uint32Array | undefined;
+        if (!ref) w.ref.set(k, bits);
+        else if (ref.length !== bits.length || ref.some((b, j) => b !== bits[j])) differing++;
+      }
+      return { times, differing };
+    },
+    { n, inputs: SAMPLE.samples.map((s) => s.input) },
+  );
+}
+
+const p95 = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)]!;
+};
+
+test('a shadow at a 10% sample: live results bit-identical, agreement reported, no long task, live p95 within 5%', async ({
+  page,
+}) => {
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  // The same answers in other bytes: agrees fully. Flattened weights (no golden, so it installs):
+  // agrees on the samples where its top-1 happens to be the live model's.
+  const wrong = rebuilt('1.2.0', flatWeights);
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), undefined, { compare: COMPARE });
+  await repo.publish('digits', '1.2.0', fp32(wrong), undefined, { compare: COMPARE });
+  await repo.pointWith({ channel: 'stable', model: 'digits', version: '1.0.0', rolloutBp: 10000 });
+  const bodies = await telemetrySink(page);
+  await page.evaluate(async (trustedRoot) => {
+    const w = window as any;
+    w.longTasks = [] as { start: number; duration: number }[];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+    w.rt = await window.outpost.createRuntime({
+      repository: { url: '/repo', trustedRoot },
+      backends: ['wasm'],
+      updates: { checkEvery: 0, activate: 'now' },
+      telemetry: { endpoint: '/otlp', flushEvery: '1s' },
+    });
+    w.model = await w.rt.load('digits');
+  }, repo.trustedRoot);
+  const shadows = () => page.evaluate(() => (window as any).rt.updates.shadows());
+  const setShadow = async (version: string | null) => {
+    await repo.pointWith({
+      channel: 'stable',
+      model: 'digits',
+      version: '1.0.0',
+      rolloutBp: 10000,
+      ...(version ? { shadow: { version, sampleBp: 1000 } } : {}),
+    });
+    await check(page);
+    expect(await shadows()).toEqual(version ? { digits: { name: 'digits', version, sampleBp: 1000 } } : {});
+  };
+
+  // Warm-up and the reference outputs, without a shadow.
+  expect((await phase(page, 200)).differing).toBe(0);
+  const off: number[] = [];
+  const on: number[] = [];
+  let differing = 0;
+  const longTasksOn: unknown[] = [];
+  const longTasksOff: unknown[] = [];
+  const longTasksSince = (t: number) =>
+    page.evaluate((t) => (window as any).longTasks.filter((e: any) => e.start >= t) as unknown[], t);
+  // Long tasks are counted from before each switch: starting and stopping the shadow count too.
+  const now = () => page.evaluate(() => performance.now());
+  for (let i = 0; i < PAIRS; i++) {
+    const sinceOff = await now();
+    await setShadow(null);
+    const a = await phase(page, RUNS);
+    longTasksOff.push(...(await longTasksSince(sinceOff)));
+    off.push(...a.times);
+    differing += a.differing;
+    const sinceOn = await now();
+    await setShadow('1.1.0');
+    const b = await phase(page, RUNS);
+    on.push(...b.times);
+    differing += b.differing;
+    longTasksOn.push(...(await longTasksSince(sinceOn)));
+  }
+  await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(0);
+  const agree = agreementOf(bodies, '1.1.0');
+  const pOff = p95(off);
+  const pOn = p95(on);
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const line =
+    `live run latency over ${off.length} runs each (page-side, ms): without shadow p50 ${median(off).toFixed(3)} ` +
+    `p95 ${pOff.toFixed(3)}; with a 10% shadow p50 ${median(on).toFixed(3)} p95 ${pOn.toFixed(3)} ` +
+    `(${((pOn / pOff - 1) * 100).toFixed(1)}%); shadow runs compared ${agree.runs} (1.1.0, agreement ${agree.mean}), ` +
+    `page long tasks during the runs: ${longTasksOff.length} without, ${longTasksOn.length} with the shadow`;
+  console.log(line);
+  test.info().annotations.push({ type: 'figures', description: line });
+  expect(differing).toBe(0);
+  expect(longTasksOn).toEqual([]);
+  expect(agree.mean).toBe(1);
+  expect([...agree.live]).toEqual(['1.0.0']);
+
+  // Another shadow: the channel moves it. What it should agree on, computed here on the page with
+  // the same bytes loaded directly: the share of samples whose top-1 matches the live model's.
+  const expected = await page.evaluate(
+    async ({ url, inputs }) => {
+      const w = window as any;
+      const direct = await w.rt.load({ name: 'direct-check', version: '1', url });
+      const top1 = (d: Float32Array) => d.indexOf(Math.max(...d));
+      let same = 0;
+      for (const x of inputs) {
+        const feeds = () => ({ x: { type: 'float32', data: Float32Array.from(x), dims: [1, 1, 28, 28] } });
+        const a = (await w.model.run(feeds())).logits.data as Float32Array;
+        const b = (await direct.run(feeds())).logits.data as Float32Array;
+        if (top1(a) === top1(b)) same++;
+      }
+      await direct.dispose();
+      return same / inputs.length;
+    },
+    {
+      // The same signed blob, fetched directly (content-addressed) through the page's /repo proxy.
+      url: `/repo/${targetUrlPath('models/digits/1.2.0/fp32/digits.onnx', createHash('sha256').update(wrong).digest('hex'))}`,
+      inputs: SAMPLE.samples.map((s) => s.input),
+    },
+  );
+  await setShadow('1.2.0');
+  const c = await phase(page, 1000);
+  expect(c.differing).toBe(0);
+  await expect.poll(() => agreementOf(bodies, '1.2.0').runs, { timeout: 15_000 }).toBeGreaterThan(40);
+  const w = agreementOf(bodies, '1.2.0');
+  console.log(
+    `shadow 1.2.0 (flat weights): ${w.runs} runs compared, agreement ${w.mean}; expected from the samples ${expected}`,
+  );
+  // Samples are shadowed at random: within about four standard deviations of the sample share.
+  if (expected === 0 || expected === 1) expect(w.mean).toBe(expected);
+  else expect(Math.abs(w.mean! - expected)).toBeLessThan(4 * Math.sqrt((expected * (1 - expected)) / w.runs));
+
+  expect(pOn).toBeLessThanOrEqual(pOff * 1.05);
+});
