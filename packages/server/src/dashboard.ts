@@ -91,7 +91,8 @@ async function refresh() {
         x.step < 0 ? '' : (x.step + 1) + ' of ' + x.plan.steps.length, x.state, x.plan.steps.map(bp).join(' → ')]));
     const fig = (f) => (f ? [f.devices + ' devices', f.runs + ' runs', 'errors ' + (f.errorBp == null ? 'n/a' : bp(f.errorBp)),
       'rollbacks ' + (f.rollbackBp == null ? 'n/a' : bp(f.rollbackBp)), 'p95 ' + (f.p95RatioPct == null ? 'n/a' : f.p95RatioPct + ' %'),
-      'PSI ' + (f.driftPsiMilli == null ? 'n/a' : (f.driftPsiMilli / 1000).toFixed(3))].join(', ') : '');
+      'PSI ' + (f.driftPsiMilli == null ? 'n/a' : (f.driftPsiMilli / 1000).toFixed(3)),
+      'shadow ' + (f.shadowAgreementBp == null ? 'n/a' : bp(f.shadowAgreementBp) + ' of ' + f.shadowRuns)].join(', ') : '');
     table('decisions', ['when', 'channel', 'model', 'canary', 'action', 'share', 'reason', 'figures'],
       ro.decisions.slice(0, 100).map((d) => [when(d.timeMs), d.channel, d.model, d.version, d.action,
         bp(d.fromBp) + ' → ' + bp(d.toBp), d.message, fig(d.figures)]));

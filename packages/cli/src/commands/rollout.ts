@@ -55,9 +55,11 @@ export function describeFigures(f: RolloutFigures): string {
       ? 'p95 n/a'
       : `p95 ${f.p95Ms.toFixed(2)} ms` + (f.p95RatioPct === null ? '' : ` (${f.p95RatioPct}% of previous)`);
   const drift = f.driftPsiMilli === null ? '' : `, drift PSI ${(f.driftPsiMilli / 1000).toFixed(3)}`;
+  const shadow =
+    f.shadowAgreementBp == null ? '' : `, shadow agreement ${bp(f.shadowAgreementBp)} of ${f.shadowRuns ?? 0} runs`;
   return (
     `${f.devices} devices, ${f.runs} runs, ${f.errors} errors (${bp(f.errorBp)}), ` +
-    `${f.rolledBack}/${f.activated + f.rolledBack} activations rolled back, ${p95}${drift}`
+    `${f.rolledBack}/${f.activated + f.rolledBack} activations rolled back, ${p95}${drift}${shadow}`
   );
 }
 
@@ -147,7 +149,8 @@ function describeStatus(s: RolloutStatus & { figures: RolloutFigures | null }): 
       (s.plan.minStepSeconds ? `, ${s.plan.minStepSeconds} s` : ''),
     `  abort above: errors ${bp(s.plan.maxErrorBp ?? null)}, rollbacks ${bp(s.plan.maxRollbackBp ?? null)}, ` +
       `p95 ${s.plan.maxP95RatioPct === undefined ? 'n/a' : `${s.plan.maxP95RatioPct}%`} of previous, ` +
-      `drift PSI ${s.plan.maxDriftPsiMilli === undefined ? 'n/a' : (s.plan.maxDriftPsiMilli / 1000).toFixed(3)}`,
+      `drift PSI ${s.plan.maxDriftPsiMilli === undefined ? 'n/a' : (s.plan.maxDriftPsiMilli / 1000).toFixed(3)}` +
+      (s.plan.minShadowAgreementBp === undefined ? '' : `; below shadow agreement ${bp(s.plan.minShadowAgreementBp)}`),
   ];
   if (s.figures) lines.push(`  this step: ${describeFigures(s.figures)}`);
   if (s.decisions.length)

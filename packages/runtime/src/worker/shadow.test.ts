@@ -1,0 +1,108 @@
+import type { TensorMap } from '@outpost/core';
+import { METRIC } from '@outpost/protocol';
+import { describe, expect, it } from 'vitest';
+import { ShadowStats } from '../telemetry/shadow.js';
+import { ShadowServer, ShadowTap } from './shadow.js';
+
+const KEY = { model: 'digits', version: '1.1.0', liveVersion: '1.0.0' };
+const SPEC = { metric: 'top1' as const, output: 'logits' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const feeds = (): TensorMap => ({ x: { type: 'float32', data: Float32Array.from([1, 2, 3]), dims: [1, 3] } });
+const logits = (...v: number[]): TensorMap => ({
+  logits: { type: 'float32', data: Float32Array.from(v), dims: [1, v.length] },
+});
+
+/** A tap and a server joined by a real MessageChannel; the shadow "model" answers what `answer` says, after `runMs`. */
+function pair(answer: (f: TensorMap) => TensorMap, runMs: number, sampleBp = 10000, random = Math.random) {
+  const { port1, port2 } = new MessageChannel();
+  const stats = new ShadowStats();
+  const ran: TensorMap[] = [];
+  const tap = new ShadowTap(port1 as unknown as MessagePort, sampleBp, KEY, stats, random);
+  const server = new ShadowServer(
+    port2 as unknown as MessagePort,
+    SPEC,
+    async (f) => {
+      ran.push(f);
+      await sleep(runMs);
+      return answer(f);
+    },
+    () => ({ variant: 'fp32', backend: 'wasm' }),
+  );
+  return { tap, server, stats, ran, close: () => (tap.close(), server.close()) };
+}
+
+function figures(stats: ShadowStats) {
+  const metrics = stats.collect();
+  const hist = (name: string) => metrics.find((m) => m.name === name)?.histogram?.dataPoints[0];
+  const sum = (name: string) => Number(metrics.find((m) => m.name === name)?.sum?.dataPoints[0]?.asInt ?? 0);
+  const a = hist(METRIC.shadowAgreement);
+  return {
+    compared: Number(a?.count ?? 0),
+    agreement: a ? a.sum / Number(a.count) : null,
+    ratio: hist(METRIC.shadowLatencyRatio),
+    skipped: sum(METRIC.shadowSkipped),
+    attrs: Object.fromEntries((a?.attributes ?? []).map((kv) => [kv.key, Object.values(kv.value)[0]])),
+  };
+}
+
+describe('shadow runs, worker side', () => {
+  it('drops samples while the shadow is busy: never a queue; each answer frees it for the next', async () => {
+    const s = pair(() => logits(0, 1, 0), 30);
+    try {
+      // Ten live runs back to back while one shadow run takes 30 ms: one goes, nine are skipped.
+      for (let i = 0; i < 10; i++) s.tap.offer(feeds(), logits(0, 1, 0), 1);
+      await sleep(80);
+      expect(s.ran).toHaveLength(1);
+      s.tap.offer(feeds(), logits(0, 1, 0), 1);
+      await sleep(80);
+      expect(s.ran).toHaveLength(2);
+      const f = figures(s.stats);
+      expect(f).toMatchObject({ compared: 2, agreement: 1, skipped: 9 });
+      expect(f.attrs).toMatchObject({
+        'outpost.model.version': '1.1.0',
+        'outpost.shadow.live_version': '1.0.0',
+        'outpost.backend': 'wasm',
+      });
+    } finally {
+      s.close();
+    }
+  });
+
+  it('leaves the live outputs and inputs as they were (the shadow gets copies) and scores disagreement', async () => {
+    const s = pair(() => logits(1, 0, 0), 1);
+    try {
+      const live = logits(0, 1, 0);
+      const input = feeds();
+      s.tap.offer(input, live, 2);
+      await sleep(40);
+      expect([...(live.logits!.data as Float32Array)]).toEqual([0, 1, 0]);
+      expect((live.logits!.data as Float32Array).buffer.byteLength).toBe(12);
+      expect([...(input.x!.data as Float32Array)]).toEqual([1, 2, 3]);
+      expect(s.ran[0]!.x!.data).not.toBe(input.x!.data);
+      expect(figures(s.stats)).toMatchObject({ compared: 1, agreement: 0 });
+    } finally {
+      s.close();
+    }
+  });
+
+  it('samples the share of runs it is given', async () => {
+    let i = 0;
+    // A deterministic "random": 0, 0.1, …, 0.9 → 10% sampled at 1000 bp.
+    const s = pair(
+      () => logits(0, 1),
+      0,
+      1000,
+      () => (i++ % 10) / 10,
+    );
+    try {
+      for (let k = 0; k < 100; k++) {
+        s.tap.offer(feeds(), logits(0, 1), 1);
+        await sleep(2);
+      }
+      await sleep(20);
+      expect(s.ran).toHaveLength(10);
+    } finally {
+      s.close();
+    }
+  });
+});
