@@ -167,7 +167,12 @@ export class Model {
     if (this.disposed) throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
     const { signal } = options;
     if (signal?.aborted) throw new AbortError();
-    await this.ready();
+    // Only while supervision reloads the model does a run wait: otherwise it is sent at once, so
+    // an abort right after the call finds it queued in the worker, as before supervision.
+    if (this.recovering || this.broken) {
+      await this.ready();
+      if (signal?.aborted) throw new AbortError();
+    }
     const host = this.host;
     const callId = host.nextCallId();
     // Without `transfer`, the caller keeps its buffers. Large inputs are copied here and the
@@ -200,11 +205,13 @@ export class Model {
       frame.close();
       throw new DisposedError(`Model ${this.name}@${this.version} was disposed`);
     }
-    try {
-      await this.ready();
-    } catch (err) {
-      frame.close();
-      throw err;
+    if (this.recovering || this.broken) {
+      try {
+        await this.ready();
+      } catch (err) {
+        frame.close();
+        throw err;
+      }
     }
     const host = this.host;
     const version = this.info.version;
