@@ -55,7 +55,9 @@ export class ShadowRunner {
     const plan = await primary.guard(primary.api.shadowPlan(name));
     const handles = plan ? [...(this.host.named().get(name) ?? [])].filter((h) => h.version !== plan.version) : [];
     let cur = this.running.get(name);
-    if (cur && (!plan || cur.plan.version !== plan.version || handles.length === 0)) {
+    // A shadow worker that died (a trap in WASM) or hangs would leave its taps waiting for an
+    // answer that never comes, skipping every sample: it is replaced.
+    if (cur && (!plan || cur.plan.version !== plan.version || handles.length === 0 || !(await alive(cur.worker)))) {
       this.stop(name);
       cur = undefined;
     }
@@ -105,5 +107,21 @@ export class ShadowRunner {
 
   close(): void {
     for (const name of [...this.running.keys()]) this.stop(name);
+  }
+}
+
+/** How long a shadow worker may take to answer a ping (it may be in the middle of a run). */
+const PING_MS = 5000;
+
+/** Whether a worker answers within {@link PING_MS}. */
+async function alive(worker: WorkerHost): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), PING_MS)));
+  try {
+    return await Promise.race([worker.guard(worker.api.hello()).then(() => true as const), late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
