@@ -25,3 +25,10 @@ export class CalibrationDataError extends Error {
     super(message);
   }
 }
+
+/** Bytes that are not a readable ONNX model (truncated, corrupt, absurd protobuf lengths). */
+export class ModelReadError extends Error {
+  /** Stable error code. */
+  readonly code = 'MODEL_FORMAT';
+  override readonly name = 'ModelReadError';
+}

@@ -1,6 +1,6 @@
 export { collectRanges } from './calibrate.js';
 export type { CalibrationMethod, Range } from './calibrate.js';
-export { CalibrationDataError, UnsupportedModelError } from './errors.js';
+export { CalibrationDataError, ModelReadError, UnsupportedModelError } from './errors.js';
 export { normalizeModel, TARGET_OPSET } from './normalize.js';
 export type { NormalizeSummary } from './normalize.js';
 export { readNpy, writeNpy } from './npy.js';

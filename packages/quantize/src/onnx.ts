@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto';
+import { ModelReadError } from './errors.js';
 
 /** onnx-proto's generated protobuf classes (protobufjs static code). */
 export const { onnx } = onnxProto;
@@ -75,7 +76,14 @@ export const DataType = {
 
 /** Decodes ONNX bytes. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  const model = onnx.ModelProto.decode(bytes) as unknown as ModelProto;
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes) as unknown as ModelProto;
+  } catch (err) {
+    // protobufjs says only "index out of range: …" for a truncated file or an absurd length.
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ModelReadError(`Not a readable ONNX model (protobuf: ${why})`, { cause: err });
+  }
   // Empty repeated fields are a shared frozen array in protobufjs: give each message its own.
   model.opsetImport = [...model.opsetImport];
   const g = model.graph;
