@@ -124,20 +124,22 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   await repo.publish('digits', '1.2.0', fp32(wrong), undefined, { compare: COMPARE });
   await repo.pointWith({ channel: 'stable', model: 'digits', version: '1.0.0', rolloutBp: 10000 });
   const bodies = await telemetrySink(page);
-  await page.evaluate(async (trustedRoot) => {
-    const w = window as any;
-    w.longTasks = [] as { start: number; duration: number }[];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.longTasks.push({ start: e.startTime, duration: e.duration });
-    }).observe({ type: 'longtask', buffered: true });
-    w.rt = await window.outpost.createRuntime({
-      repository: { url: '/repo', trustedRoot },
-      backends: ['wasm'],
-      updates: { checkEvery: 0, activate: 'now' },
-      telemetry: { endpoint: '/otlp', flushEvery: '1s' },
-    });
-    w.model = await w.rt.load('digits');
-  }, repo.trustedRoot);
+  const open = () =>
+    page.evaluate(async (trustedRoot) => {
+      const w = window as any;
+      w.longTasks = [] as { start: number; duration: number }[];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.longTasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: 'longtask', buffered: true });
+      w.rt = await window.outpost.createRuntime({
+        repository: { url: '/repo', trustedRoot },
+        backends: ['wasm'],
+        updates: { checkEvery: 0, activate: 'now' },
+        telemetry: { endpoint: '/otlp', flushEvery: '1s' },
+      });
+      w.model = await w.rt.load('digits');
+    }, repo.trustedRoot);
+  await open();
   const shadows = () => page.evaluate(() => (window as any).rt.updates.shadows());
   const setShadow = async (version: string | null) => {
     await repo.pointWith({
@@ -228,5 +230,14 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   if (expected === 0 || expected === 1) expect(w.mean).toBe(expected);
   else expect(Math.abs(w.mean! - expected)).toBeLessThan(4 * Math.sqrt((expected * (1 - expected)) / w.runs));
 
+  // A page opened later starts the shadow with the model, before any update check.
+  await page.reload();
+  await page.waitForFunction(() => window.harnessReady === true);
+  await proxy(page, repo);
+  await open();
+  await expect.poll(shadows).toEqual({ digits: { name: 'digits', version: '1.2.0', sampleBp: 1000 } });
+
+  // Measured on the 2-core machine shared with other jobs (load average 4-17): see the report; the
+  // figure swings from -22% to +9% between runs, so this bound fails on some runs there.
   expect(pOn).toBeLessThanOrEqual(pOff * 1.05);
 });

@@ -388,7 +388,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
               activate: false,
               backend: model.backend,
             });
-      return track(model, host, !resolved, reload);
+      track(model, host, !resolved, reload);
+      // A shadow the channel names starts now, not at the next check.
+      if (!resolved) updates.followShadows();
+      return model;
     },
     cache: {
       list: () => live((api) => api.cacheList()),

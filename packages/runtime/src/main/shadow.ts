@@ -30,14 +30,22 @@ interface Running {
  */
 export class ShadowRunner {
   private readonly running = new Map<string, Running>();
+  /** Syncs run one after the other: two at once would start two shadow workers for one model. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly host: ShadowHost,
     private readonly onError: (name: string, version: string | undefined, error: Error) => void,
   ) {}
 
-  /** Brings every model's shadow in line with the trusted channel (after an update check). */
-  async sync(): Promise<void> {
+  /** Brings every model's shadow in line with the trusted channel (after a load by name, an update check). */
+  sync(): Promise<void> {
+    const next = this.queue.then(() => this.syncAll());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async syncAll(): Promise<void> {
     const names = new Set([...this.host.named().keys(), ...this.running.keys()]);
     for (const name of names) {
       try {

@@ -93,6 +93,11 @@ export class UpdateController implements Updates {
     return this.shadow.active;
   }
 
+  /** Starts the shadow the channel names for models loaded by name (once loaded; checks do it too). @internal */
+  followShadows(): void {
+    void this.shadow.sync();
+  }
+
   on<E extends UpdateEventName>(event: E, handler: (detail: UpdateEvents[E]) => void): () => void {
     let set = this.handlers.get(event);
     if (!set) this.handlers.set(event, (set = new Set()));
