@@ -45,12 +45,16 @@ async function telemetrySink(page: Page): Promise<string[]> {
 }
 
 /** Mean agreement and run count of the shadow agreement histogram for `version`, over every body so far. */
-function agreementOf(bodies: string[], version: string): { runs: number; mean: number | null; live: Set<string> } {
+function agreementOf(
+  bodies: string[],
+  version: string,
+  metric: string = METRIC.shadowAgreement,
+): { runs: number; mean: number | null; live: Set<string> } {
   let runs = 0;
   let sum = 0;
   const live = new Set<string>();
   for (const b of bodies) {
-    if (!b.includes(METRIC.shadowAgreement)) continue;
+    if (!b.includes(metric)) continue;
     const req = JSON.parse(b) as {
       resourceMetrics: {
         scopeMetrics: {
@@ -70,7 +74,7 @@ function agreementOf(bodies: string[], version: string): { runs: number; mean: n
     for (const rm of req.resourceMetrics)
       for (const sm of rm.scopeMetrics)
         for (const m of sm.metrics) {
-          if (m.name !== METRIC.shadowAgreement) continue;
+          if (m.name !== metric) continue;
           for (const p of m.histogram!.dataPoints) {
             const attr = (k: string) => p.attributes.find((a) => a.key === k)?.value.stringValue;
             if (attr('outpost.model.version') !== version) continue;
@@ -180,13 +184,15 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   }
   await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(0);
   const agree = agreementOf(bodies, '1.1.0');
+  const ratio = agreementOf(bodies, '1.1.0', METRIC.shadowLatencyRatio);
   const pOff = p95(off);
   const pOn = p95(on);
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const line =
     `live run latency over ${off.length} runs each (page-side, ms): without shadow p50 ${median(off).toFixed(3)} ` +
     `p95 ${pOff.toFixed(3)}; with a 10% shadow p50 ${median(on).toFixed(3)} p95 ${pOn.toFixed(3)} ` +
-    `(${((pOn / pOff - 1) * 100).toFixed(1)}%); shadow runs compared ${agree.runs} (1.1.0, agreement ${agree.mean}), ` +
+    `(${((pOn / pOff - 1) * 100).toFixed(1)}%); shadow runs compared ${agree.runs} (1.1.0, agreement ${agree.mean}, ` +
+    `mean shadow/live run time ${ratio.mean?.toFixed(2)}), ` +
     `page long tasks during the runs: ${longTasksOff.length} without, ${longTasksOn.length} with the shadow`;
   console.log(line);
   test.info().annotations.push({ type: 'figures', description: line });
@@ -194,6 +200,9 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   expect(longTasksOn).toEqual([]);
   expect(agree.mean).toBe(1);
   expect([...agree.live]).toEqual(['1.0.0']);
+  // Every compared run has its latency ratio (a positive time over a positive time).
+  expect(ratio.runs).toBe(agree.runs);
+  expect(ratio.mean).toBeGreaterThan(0);
 
   // Another shadow: the channel moves it. What it should agree on, computed here on the page with
   // the same bytes loaded directly: the share of samples whose top-1 matches the live model's.

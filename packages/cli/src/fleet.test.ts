@@ -156,6 +156,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
   let storage: StorageAdapter;
   let app: FastifyInstance;
   let devices: Device[];
+  let serverUrl: string;
   const faults = new Map<string, Fault>();
   let stopped = false;
   let loops: Promise<void>[] = [];
@@ -203,6 +204,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
       rollout: { signers, intervalMs: CONTROLLER_INTERVAL_MS },
     });
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    serverUrl = url;
     const root = await readFile(join(repo, 'metadata/1.root.json'));
     devices = await Promise.all(
       Array.from({ length: FLEET }, async () => new Device(await TrustedSet.fromRoot(root), url, faults)),
@@ -348,6 +350,12 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
       await outpost('ab', 'status', '--repo', repo, '--data', join(dir, 'data'), '--since', String(t0), '--json'),
     ) as { tests: AbStatus[] };
     const t = status.tests[0]!;
+    // The dashboard's API answers the same figures.
+    const api = (await (
+      await fetch(new URL(`/api/ab?since=${t0}`, serverUrl), { headers: { authorization: 'Bearer admin' } })
+    ).json()) as { tests: AbStatus[] };
+    expect(api.tests.map((x) => [x.a.version, x.b.version, x.shareBp])).toEqual([['1.1.0', '1.4.0', 5000]]);
+    expect(api.tests[0]!.diff.p95.low!).toBeGreaterThan(0);
     const inB = devices.filter((d) => d.version === '1.4.0').length;
     expect(inB).toBeGreaterThan(FLEET * 0.35);
     expect(inB).toBeLessThan(FLEET * 0.65);
