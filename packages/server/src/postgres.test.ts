@@ -19,7 +19,8 @@ const ADMIN = 'admin-token';
 let db: PostgresForTests;
 let dir: string;
 beforeAll(async () => {
-  db = await startPostgres();
+  // Its own cluster even when CI provides one: the V5 test shuts it down and starts it again.
+  db = await startPostgres({ own: true });
   dir = await mkdtemp(join(tmpdir(), 'outpost-pg-repo-'));
   await mkdir(join(dir, 'metadata'), { recursive: true });
 });

@@ -65,10 +65,13 @@ function withAdmin(url: string): PostgresForTests {
   };
 }
 
-/** Starts (or, with OUTPOST_TEST_POSTGRES_URL, connects to) a PostgreSQL server for tests. */
-export async function startPostgres(): Promise<PostgresForTests> {
+/**
+ * Starts (or, with OUTPOST_TEST_POSTGRES_URL, connects to) a PostgreSQL server for tests. `own`:
+ * always a cluster of its own, for tests that shut the server down.
+ */
+export async function startPostgres(opts: { own?: boolean } = {}): Promise<PostgresForTests> {
   const given = process.env['OUTPOST_TEST_POSTGRES_URL'];
-  if (given) return withAdmin(given);
+  if (given && !opts.own) return withAdmin(given);
   const bin = await binaries();
   const dir = await mkdtemp(join(tmpdir(), 'outpost-pg-'));
   // PostgreSQL refuses to run as root: as root, the cluster belongs to Debian's postgres user.
