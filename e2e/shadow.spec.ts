@@ -162,25 +162,31 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   const off: number[] = [];
   const on: number[] = [];
   let differing = 0;
-  const longTasksOn: unknown[] = [];
-  const longTasksOff: unknown[] = [];
-  const longTasksSince = (t: number) =>
-    page.evaluate((t) => (window as any).longTasks.filter((e: any) => e.start >= t) as unknown[], t);
+  type LongTask = { start: number; duration: number; during: 'switch' | 'runs' };
+  const longTasksOn: LongTask[] = [];
+  const longTasksOff: LongTask[] = [];
+  /** Long tasks since `t`, each said to be during the switch (check, shadow start or stop) or the runs after `runs`. */
+  const longTasksSince = async (t: number, runs: number): Promise<LongTask[]> =>
+    (await page.evaluate((t) => (window as any).longTasks.filter((e: any) => e.start >= t), t)).map(
+      (e: { start: number; duration: number }) => ({ ...e, during: e.start >= runs ? 'runs' : 'switch' }),
+    );
   // Long tasks are counted from before each switch: starting and stopping the shadow count too.
   const now = () => page.evaluate(() => performance.now());
   for (let i = 0; i < PAIRS; i++) {
     const sinceOff = await now();
     await setShadow(null);
+    const runsOff = await now();
     const a = await phase(page, RUNS);
-    longTasksOff.push(...(await longTasksSince(sinceOff)));
+    longTasksOff.push(...(await longTasksSince(sinceOff, runsOff)));
     off.push(...a.times);
     differing += a.differing;
     const sinceOn = await now();
     await setShadow('1.1.0');
+    const runsOn = await now();
     const b = await phase(page, RUNS);
     on.push(...b.times);
     differing += b.differing;
-    longTasksOn.push(...(await longTasksSince(sinceOn)));
+    longTasksOn.push(...(await longTasksSince(sinceOn, runsOn)));
   }
   await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(0);
   const agree = agreementOf(bodies, '1.1.0');
@@ -193,7 +199,7 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
     `p95 ${pOff.toFixed(3)}; with a 10% shadow p50 ${median(on).toFixed(3)} p95 ${pOn.toFixed(3)} ` +
     `(${((pOn / pOff - 1) * 100).toFixed(1)}%); shadow runs compared ${agree.runs} (1.1.0, agreement ${agree.mean}, ` +
     `mean shadow/live run time ${ratio.mean?.toFixed(2)}), ` +
-    `page long tasks during the runs: ${longTasksOff.length} without, ${longTasksOn.length} with the shadow`;
+    `page long tasks: without the shadow ${JSON.stringify(longTasksOff)}, with it ${JSON.stringify(longTasksOn)}`;
   console.log(line);
   test.info().annotations.push({ type: 'figures', description: line });
   expect(differing).toBe(0);
