@@ -327,7 +327,10 @@ export interface WorkerApi {
    * (every TUF rule, the clock included) and stores it; it is then loadable by name offline.
    */
   cacheImport(bundle: Uint8Array, activate: boolean): Promise<{ name: string; version: string }>;
-  /** The shadow the channel names for this device for `name` (trusted metadata, no network), or null. */
+  /**
+   * The shadow the channel names for this device for `name` (trusted metadata, no network), or
+   * null; null too with telemetry off, where a shadow's figures would go nowhere.
+   */
   shadowPlan(name: string): Promise<ShadowPlan | null>;
   /**
    * Taps a live model: after a run has returned, a sample of its inputs, with copies of its

@@ -914,6 +914,8 @@ export class WorkerRuntime implements WorkerApi {
   }
 
   async shadowPlan(name: string): Promise<ShadowPlan | null> {
+    // A shadow only reports (its figures are telemetry): without telemetry it would run for nothing.
+    if (!this.telemetry) return null;
     const plan = this.updater ? await this.updater.plan(name) : null;
     const shadow = plan?.decision.shadow;
     return shadow ? { name, version: shadow.version, sampleBp: shadow.sampleBp } : null;
