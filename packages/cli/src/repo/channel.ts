@@ -32,7 +32,11 @@ export async function pointChannel(
   if (cur && cur.version === to.version) previous = cur.previous;
   else if (cur) previous = cur.rolloutBp >= 10000 ? cur.version : (cur.previous ?? cur.version);
   if (previous === to.version) previous = undefined;
-  const pointer = { ...to, ...(previous !== undefined ? { previous } : {}) };
+  // A shadow or an A/B arm running on the channel stays, unless it names the version promoted
+  // (it is then what everyone runs): a promotion must not end an experiment without a word.
+  const shadow = cur?.shadow && cur.shadow.version !== to.version ? { shadow: cur.shadow } : {};
+  const ab = cur?.ab && cur.ab.version !== to.version ? { ab: cur.ab } : {};
+  const pointer = { ...to, ...(previous !== undefined ? { previous } : {}), ...shadow, ...ab };
   return { pointer, result: await setChannel(state, pointer, signers, now, expiry) };
 }
 
