@@ -413,4 +413,84 @@ describe('WorkerRuntime telemetry (Node, real onnxruntime-web)', () => {
     expect(byName['outpost.storage.bytes']).toBeDefined();
     for (const p of posts) expect(p.body).not.toContain('0.1,0.1');
   });
+
+  it('a sampled run that returns NaN or Infinity counts as a failed run (NONFINITE_OUTPUT) for the fleet; the app still gets it', async () => {
+    const posts: string[] = [];
+    const inner = globalThis.fetch;
+    vi.stubGlobal('fetch', async (url: string, init?: RequestInit) => {
+      if (!url.startsWith('http://collector.test/')) return inner(url);
+      posts.push(String(init!.body));
+      return new Response('{}', { status: 200 });
+    });
+    // An engine whose model echoes its input: NaN in, NaN out.
+    const echo: Engine = {
+      name: 'echo-test-engine',
+      priority: 1000,
+      accepts: (m) => m.graph[0] === 0x08 && m.graph[1] === 0x98,
+      probe: async () => null,
+      init: async () => undefined,
+      open: async (_m, backend: BackendId) => ({
+        backend,
+        inputs: [{ name: 'x', type: 'float32', dims: [2] }],
+        outputs: [{ name: 'y', type: 'float32', dims: [2] }],
+        run: async (feeds) => ({ y: feeds.x! }),
+        dispose: async () => undefined,
+      }),
+    };
+    registerEngine(echo);
+    served['/echo.bin'] = { body: new Uint8Array([0x08, 0x98, 1]) };
+    const rt = new WorkerRuntime();
+    await rt.init({
+      backends: ['wasm'],
+      numThreads: 1,
+      maxInputBytes: 1 << 20,
+      telemetry: {
+        endpoint: 'http://collector.test/',
+        sampleRate: 1,
+        flushEveryMs: 0,
+        maxQueueBytes: 1e6,
+        maxQueueCount: 100,
+        drift: { threshold: 0.2, windowRuns: 1000, inputs: false },
+      },
+    });
+    const info = await rt.load({ callId: ++callId, source: { name: 'echo', version: '1', url: '/echo.bin' } });
+    const x = (a: number, b: number) => ({
+      x: { type: 'float32' as const, data: Float32Array.from([a, b]), dims: [2] },
+    });
+    for (const feeds of [x(1, 2), x(Number.NaN, 0), x(3, Number.POSITIVE_INFINITY), x(4, 5)]) {
+      const out = await rt.run({ callId: ++callId, modelId: info.id, feeds });
+      expect(Array.from(out.outputs.y!.data as Float32Array)).toEqual(Array.from(feeds.x.data));
+    }
+    await rt.telemetryFlush();
+    const metrics = posts
+      .map(
+        (b) =>
+          JSON.parse(b) as {
+            resourceMetrics?: {
+              scopeMetrics: {
+                metrics: {
+                  name: string;
+                  sum?: {
+                    dataPoints: { asInt: string; attributes?: { key: string; value: { stringValue?: string } }[] }[];
+                  };
+                }[];
+              }[];
+            }[];
+          },
+      )
+      .flatMap((r) => r.resourceMetrics ?? [])
+      .flatMap((r) => r.scopeMetrics[0]!.metrics);
+    const sum = (name: string, code?: string) =>
+      metrics
+        .filter((m) => m.name === name)
+        .flatMap((m) => m.sum!.dataPoints)
+        .filter(
+          (d) =>
+            code === undefined ||
+            d.attributes?.some((a) => a.key === 'outpost.error.code' && a.value.stringValue === code),
+        )
+        .reduce((n, d) => n + Number(d.asInt), 0);
+    expect(sum('outpost.run.count')).toBe(2);
+    expect(sum('outpost.error.count', 'NONFINITE_OUTPUT')).toBe(2);
+  });
 });

@@ -52,6 +52,7 @@ import {
 import { ModelStore, PartialDownloads, UpdateState, sha256Hex, type StoredBytes } from '../store/index.js';
 import { download } from './download.js';
 import { zeros } from './zeros.js';
+import { NONFINITE_OUTPUT, nonFinite } from './nonfinite.js';
 import type { Device } from './device.js';
 import { openModel, registeredEngines, workerDevice } from './engines.js';
 import { candidates, chooseVariant, type Chosen, type DeviceCaps } from './variants.js';
@@ -841,8 +842,13 @@ export class WorkerRuntime implements WorkerApi {
         }
         if (series && recorder) {
           if (timed) {
-            recorder.run(series, performance.now() - t0);
-            recorder.tensors(series, result.outputs, req.feeds);
+            // A sampled run that returned NaN or ±Infinity is a failed inference for the fleet's
+            // health (a canary's error rate), though the app still gets what the model said.
+            if (nonFinite(result.outputs)) recorder.error(series, NONFINITE_OUTPUT);
+            else {
+              recorder.run(series, performance.now() - t0);
+              recorder.tensors(series, result.outputs, req.feeds);
+            }
           } else recorder.run(series);
         }
         return result;
