@@ -204,7 +204,10 @@ test('offline PWA: installs, precaches ORT, starts and infers offline, sends off
 
     let onlineAt = 0;
     await test.step('telemetry recorded offline is queued, then stored by the server after reconnect', async () => {
-      // The runtime moves its aggregates to the IndexedDB queue every 5 s; offline, they stay.
+      // The runtime moves its aggregates to the IndexedDB queue every 5 s; offline, they stay. A
+      // queued batch alone may be the load's, queued before the digits were drawn: one whole
+      // interval after the drawing, the runs are queued too.
+      await page.waitForTimeout(6_000);
       await expect
         .poll(() => page.evaluate(() => Number(document.body.dataset.telemetryQueued)), {
           timeout: 20_000,
