@@ -40,7 +40,7 @@ test('R7 soak: 10,000 runs and 50 update cycles in one page, no run failed, memo
       `  measureUserAgentSpecificMemory MB: cycle 0 ${mb(p0.uaBytes)}, cycle ${FROM} ${mb(pFrom.uaBytes)}, cycle ${PLAN.cycles} ${mb(pEnd.uaBytes)} (max ${mb(Math.max(...r.points.map((p) => p.uaBytes)))})`,
       `  browser RSS MB: cycle 0 ${mb(p0.rssBytes)}, cycle ${FROM} ${mb(pFrom.rssBytes)}, cycle ${PLAN.cycles} ${mb(pEnd.rssBytes)} (max ${mb(Math.max(...r.points.map((p) => p.rssBytes)))})`,
       `  browser PSS MB: cycle 0 ${mb(p0.pssBytes)}, cycle ${FROM} ${mb(pFrom.pssBytes)}, cycle ${PLAN.cycles} ${mb(pEnd.pssBytes)}`,
-      `  failures: ${r.failures.length}`,
+      `  failures: ${r.failures.length}; memory measurements over 5 s: ${r.slowMeasures}`,
     ].join('\n'),
   );
   expect(r.failures).toEqual([]);

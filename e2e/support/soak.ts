@@ -54,7 +54,7 @@ export interface SoakResult {
   seconds: number;
   /** Seconds spent in `rt.updates.check()` over all cycles. */
   updateSeconds: number;
-  /** Memory measurements that Chromium did not answer within 10 s and were asked again. */
+  /** Memory measurements that took Chromium more than 5 s (its 60 s time-out on a worker). */
   slowMeasures: number;
 }
 
@@ -186,8 +186,8 @@ export async function prepareSoak(page: Page, repo: TestRepo): Promise<void> {
 
 /**
  * Page-side memory: total and dedicated workers' share, or null when Chromium did not answer
- * within `ms`. A measurement that reaches a worker while it is being terminated (the digits
- * worker an update retired) waits for Chromium's 60 s time-out; seen once in a few cycles.
+ * within `ms`. A measurement can wait for Chromium's 60 s time-out on a worker (seen once in
+ * about 30 cycles, after the retired worker was gone from page.workers()).
  */
 async function uaMemory(page: Page, ms: number): Promise<{ bytes: number; workers: number } | null> {
   return page.evaluate(async (ms) => {
@@ -219,12 +219,12 @@ export async function soak(page: Page, repo: TestRepo, plan: SoakPlan, log?: (li
     const workers = cycle === 0 ? 1 : 2;
     await expect.poll(() => page.workers().length, { timeout: 30_000 }).toBeLessThanOrEqual(workers);
     await page.waitForTimeout(500);
-    let ua = await uaMemory(page, 10_000);
-    for (let i = 0; !ua && i < 3; i++) {
-      slowMeasures++;
-      ua = await uaMemory(page, 10_000);
-    }
-    if (!ua) throw new Error(`cycle ${cycle}: measureUserAgentSpecificMemory() did not answer in 40 s`);
+    // Asked once: a second call waits behind a stuck first one. Chromium gives up on a worker
+    // after 60 s and answers without it, so a measurement slower than 5 s is counted.
+    const m0 = performance.now();
+    const ua = await uaMemory(page, 75_000);
+    if (performance.now() - m0 > 5000) slowMeasures++;
+    if (!ua) throw new Error(`cycle ${cycle}: measureUserAgentSpecificMemory() did not answer in 75 s`);
     // The lowest of 8 readings over 2 s: a retired worker's heap is handed back to the system a
     // moment after the worker is gone (seen: the renderer 118 MB up for one reading), a leak stays.
     let os = browserMemory();
