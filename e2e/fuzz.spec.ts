@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
 import { clearStore, openHarness } from './helpers.js';
 import { SAMPLE } from './support/ota.js';
-import { fieldsOf, mutateModel, rng } from './support/mutate.js';
+import { fieldsOf, mutateModel, rng } from '../packages/backend-onnx/src/testing/mutate.js';
 
 // R1 fuzzed in Chromium: mutated copies of digits.onnx (bit flips, truncation, protobuf lengths
 // and varints set absurd), served by a route handler, go through rt.load in one page next to a

@@ -4,6 +4,7 @@ import { OutpostError } from '@outpost/core';
 import * as ort from 'onnxruntime-web/wasm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkOnnx } from './onnx-format.js';
+import { fieldsOf, mutateModel, rng } from './testing/mutate.js';
 
 // Fuzzing of the model-format checks (RELIABILITY R1): real models (digits, PP-OCRv4 det) with
 // bit flips, truncation, and protobuf fields rewritten with absurd values (lengths past the end
@@ -24,112 +25,6 @@ const SAMPLE = JSON.parse(readFileSync(resolve(root, 'models/digits/sample.json'
   samples: { input: number[]; label: number }[];
 };
 ort.env.wasm.numThreads = 1;
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
-type Rng = ReturnType<typeof rng>;
-
-/** A protobuf field found by {@link fieldsOf}: where its tag, value and payload are. */
-interface Field {
-  wire: number;
-  /** Offset of the varint holding the value (wire 0) or the length (wire 2). */
-  at: number;
-  /** Bytes that varint takes. */
-  size: number;
-}
-
-function readVarint(b: Uint8Array, pos: number): [number, number] | null {
-  let v = 0;
-  for (let shift = 0, i = pos; i < b.length && shift < 64; shift += 7, i++) {
-    v += (b[i]! & 0x7f) * 2 ** shift;
-    if ((b[i]! & 0x80) === 0) return [v, i + 1 - pos];
-  }
-  return null;
-}
-
-/**
- * Every varint and length field of a protobuf message, descending into length-delimited payloads
- * that parse as messages themselves (graph, nodes, tensors, attributes, type protos), to `depth`.
- * Strings and raw weights almost never parse as a message and are left as they are.
- */
-function fieldsOf(b: Uint8Array, start: number, end: number, depth: number, out: Field[] = []): Field[] | null {
-  const mine: Field[] = [];
-  const nested: [number, number][] = [];
-  let pos = start;
-  while (pos < end) {
-    const tag = readVarint(b, pos);
-    if (!tag || tag[0] < 8) return null;
-    pos += tag[1];
-    const wire = tag[0] & 7;
-    if (wire === 0) {
-      const v = readVarint(b, pos);
-      if (!v) return null;
-      mine.push({ wire, at: pos, size: v[1] });
-      pos += v[1];
-    } else if (wire === 2) {
-      const v = readVarint(b, pos);
-      if (!v || pos + v[1] + v[0] > end) return null;
-      mine.push({ wire, at: pos, size: v[1] });
-      if (v[0] > 0) nested.push([pos + v[1], pos + v[1] + v[0]]);
-      pos += v[1] + v[0];
-    } else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else return null;
-  }
-  if (pos !== end) return null;
-  out.push(...mine);
-  if (depth > 0) for (const [s, e] of nested) fieldsOf(b, s, e, depth - 1, out);
-  return out;
-}
-
-function varint(v: number): number[] {
-  const out: number[] = [];
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return out;
-}
-
-const ABSURD = [2 ** 31 - 1, 2 ** 32 + 7, 2 ** 40, 2 ** 53 - 1, 0xffffffff, 1e15];
-
-function mutateModel(r: Rng, src: Uint8Array, fields: Field[]): { bytes: Uint8Array; how: string } {
-  switch (r.int(4)) {
-    case 0: {
-      const b = new Uint8Array(src);
-      const flips = 1 + r.int(16);
-      for (let i = 0; i < flips; i++) b[r.int(b.length)]! ^= 1 << r.int(8);
-      return { bytes: b, how: `${flips} bit flips` };
-    }
-    case 1: {
-      const cut = r.int(src.length);
-      return { bytes: src.subarray(0, cut), how: `truncated at ${cut}` };
-    }
-    default: {
-      // A field's varint replaced: lengths absurd or off by a little, values absurd or zero.
-      const f = r.pick(fields);
-      const cur = readVarint(src, f.at)![0];
-      const v = r.pick([...ABSURD, 0, cur + 1, Math.max(0, cur - 1), cur * 2 + 1, r.int(1000)]);
-      const enc = varint(v);
-      const bytes = new Uint8Array(src.length - f.size + enc.length);
-      bytes.set(src.subarray(0, f.at));
-      bytes.set(enc, f.at);
-      bytes.set(src.subarray(f.at + f.size), f.at + enc.length);
-      return { bytes, how: `${f.wire === 2 ? 'length' : 'varint'} at ${f.at}: ${cur} -> ${v}` };
-    }
-  }
-}
 
 function expectTyped(err: unknown, what: string) {
   if (err instanceof OutpostError && err.code === 'MODEL_FORMAT') return;

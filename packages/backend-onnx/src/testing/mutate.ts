@@ -1,6 +1,7 @@
-// Mutations of a real model file for the browser fuzz smoke (RELIABILITY R1): the same method as
-// packages/backend-onnx/src/fuzz.test.ts (bit flips, truncation, a protobuf varint or length
-// rewritten absurd, nested down to tensors and nodes), which keeps its own copy inside the test.
+// Mutations of a real model file for fuzzing (RELIABILITY R1), used by the Node fuzz test
+// (../fuzz.test.ts) and the browser smoke (e2e/fuzz.spec.ts): bit flips, truncation, a protobuf
+// varint or length rewritten absurd, nested down to tensors and nodes. Test support: left out
+// of the package's build.
 
 /** A seeded PRNG (mulberry32): a seed reproduces a run. */
 export function rng(seed: number) {
