@@ -1,4 +1,4 @@
-import puppeteer, { type Browser, type Page, type Target } from 'puppeteer-core';
+import puppeteer, { type Browser, type Frame, type Page, type Target } from 'puppeteer-core';
 import { inject } from 'vitest';
 import type { TestRepo } from '../support/test-repo.js';
 
@@ -18,17 +18,49 @@ export async function launchFirefox(): Promise<Browser> {
     executablePath: FIREFOX,
     headless: true,
   });
-  // FIREFOX_DEBUG=1 prints what the pages log, to see where a test stopped.
+  // FIREFOX_DEBUG=1 prints what the pages log and their navigations, timed, to see where a test stopped.
   if (process.env.FIREFOX_DEBUG) {
     browser.on('targetcreated', (t: Target) => {
       if (t.type() !== 'page') return;
       void t.page().then((p) => {
-        p?.on('console', (m) => console.error(`[firefox] ${m.type()}: ${m.text()}`));
-        p?.on('pageerror', (e) => console.error(`[firefox] pageerror: ${String(e)}`));
+        const at = () => new Date().toISOString().slice(11, 23);
+        p?.on('console', (m) => console.error(`${at()} [firefox] ${m.type()}: ${m.text()}`));
+        p?.on('pageerror', (e) => console.error(`${at()} [firefox] pageerror: ${String(e)}`));
+        p?.on('framenavigated', (f) => f === p.mainFrame() && console.error(`${at()} [firefox] navigated: ${f.url()}`));
       });
     });
   }
   return browser;
+}
+
+/**
+ * A new tab whose `evaluate` fails at once when the page navigates under it. Firefox's BiDi
+ * never answers a `script.callFunction` whose promise was pending when its document went away
+ * (CDP rejects at once): a reload during a test (a Vite full reload) otherwise shows as an
+ * evaluate that hangs until the test's timeout, with nothing in the page's log.
+ */
+export async function newPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage();
+  const evaluate = page.evaluate.bind(page) as (...args: unknown[]) => Promise<unknown>;
+  const guarded = async (...args: unknown[]) => {
+    let onNavigated: (frame: Frame) => void = () => undefined;
+    const navigated = new Promise<never>((_, reject) => {
+      onNavigated = (frame) => {
+        if (frame !== page.mainFrame()) return;
+        reject(
+          new Error(`The page navigated (${frame.url()}) while an evaluate waited on it: a reload under the test`),
+        );
+      };
+    });
+    page.on('framenavigated', onNavigated);
+    try {
+      return await Promise.race([evaluate(...args), navigated]);
+    } finally {
+      page.off('framenavigated', onNavigated);
+    }
+  };
+  page.evaluate = guarded as Page['evaluate'];
+  return page;
 }
 
 /** Opens the harness page and waits until `window.outpost` is there. */

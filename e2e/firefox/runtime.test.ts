@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { clearStore, launchFirefox, openHarness } from './browser.js';
+import { clearStore, launchFirefox, newPage, openHarness } from './browser.js';
 
 // The runtime in Firefox ESR (e2e/runtime.spec.ts, errors.spec.ts and no-webgpu.spec.ts in
 // Chromium): digits on WASM with 1 and 2 threads under cross-origin isolation, no WebGPU, typed
@@ -13,7 +13,7 @@ const workers: string[] = [];
 
 beforeAll(async () => {
   browser = await launchFirefox();
-  page = await browser.newPage();
+  page = await newPage(browser);
   page.on('workercreated', (w) => workers.push(w.url()));
 });
 

@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { clearRequests, clearStore, launchFirefox, openHarness, reload, serverRequests } from './browser.js';
+import { clearRequests, clearStore, launchFirefox, newPage, openHarness, reload, serverRequests } from './browser.js';
 
 // The IndexedDB model store in Firefox ESR (e2e/runtime.spec.ts and errors.spec.ts in Chromium):
 // a round trip across reloads with no network, integrity, chunking, and what Firefox reports of
@@ -11,7 +11,7 @@ let page: Page;
 
 beforeAll(async () => {
   browser = await launchFirefox();
-  page = await browser.newPage();
+  page = await newPage(browser);
 });
 
 afterAll(async () => {

@@ -4,7 +4,18 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
 import { GOLDEN, fp32, nanWeights, rebuilt, s0, wrongWeights } from '../support/ota.js';
 import { TestRepo } from '../support/test-repo.js';
-import { check, clearStore, launchFirefox, loadDigits, openHarness, proxy, reload, repoLog, start } from './browser.js';
+import {
+  check,
+  clearStore,
+  launchFirefox,
+  loadDigits,
+  newPage,
+  openHarness,
+  proxy,
+  reload,
+  repoLog,
+  start,
+} from './browser.js';
 
 // Over-the-air updates in Firefox ESR (e2e/updates.spec.ts and downloads.spec.ts in Chromium):
 // a real repository server on loopback, reached through the harness proxy at /repo.
@@ -15,7 +26,7 @@ let repo: TestRepo;
 
 beforeAll(async () => {
   browser = await launchFirefox();
-  page = await browser.newPage();
+  page = await newPage(browser);
 });
 
 afterAll(async () => {
@@ -154,7 +165,7 @@ test('U6 expired metadata: no install, a stale-metadata warning, the installed m
 
 test('U15 two tabs update at once (Web Locks): one downloads, both run the new version; a third follows by broadcast', async () => {
   await installed();
-  const tabs = [page, await browser.newPage(), await browser.newPage()];
+  const tabs = [page, await newPage(browser), await newPage(browser)];
   try {
     for (const tab of tabs.slice(1)) {
       await openHarness(tab);
