@@ -262,7 +262,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     await publish('1.1.0', ...PLAN);
     await start('1.1.0');
     await until(async () => (await decisionsOf('1.1.0')).some((d) => d.action === 'complete'), 40_000);
-    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 30_000);
     const tFleet = Math.max(...devices.map((d) => d.switchedAt));
     const decisions = await decisionsOf('1.1.0');
     const steps = decisions.filter((d) => d.action !== 'wait');
@@ -289,7 +289,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     const t0 = Date.now();
     await start('1.2.0');
     await until(async () => (await decisionsOf('1.2.0')).some((d) => d.action === 'abort'), 30_000);
-    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 30_000);
     const decisions = await decisionsOf('1.2.0');
     const abort = decisions.find((d) => d.action === 'abort')!;
     expect(abort).toMatchObject({ reason: 'error-rate', fromBp: 1000, toBp: 0, previous: '1.1.0' });
@@ -315,7 +315,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     const t0 = Date.now();
     await start('1.3.0');
     await until(async () => (await decisionsOf('1.3.0')).some((d) => d.action === 'abort'), 30_000);
-    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 30_000);
     const decisions = await decisionsOf('1.3.0');
     const abort = decisions.find((d) => d.action === 'abort')!;
     expect(abort).toMatchObject({ reason: 'p95-ratio', previous: '1.1.0' });
@@ -365,9 +365,11 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     // B is slower at p50 and p95, and the 95% intervals of the differences exclude 0...
     expect(t.diff.p50.low!).toBeGreaterThan(0);
     expect(t.diff.p95.low!).toBeGreaterThan(0);
-    // ...while the error rates (0.1% on both) do not differ.
-    expect(t.diff.errorRate.low!).toBeLessThan(0);
-    expect(t.diff.errorRate.high!).toBeGreaterThan(0);
+    // ...while the error rates (0.1% on both, drawn at random) differ by little: a 95% interval
+    // excludes 0 in about 1 run in 20 by chance, so its bounds are not asserted, only its sense.
+    expect(Math.abs(t.diff.errorRate.value!)).toBeLessThan(0.002);
+    expect(t.diff.errorRate.low!).toBeLessThanOrEqual(t.diff.errorRate.value!);
+    expect(t.diff.errorRate.high!).toBeGreaterThanOrEqual(t.diff.errorRate.value!);
     const f = (i: Interval, k = 1, u = 'ms') =>
       `${(i.value! * k).toFixed(3)} ${u} [${(i.low! * k).toFixed(3)}, ${(i.high! * k).toFixed(3)}]`;
     console.log(
@@ -377,7 +379,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
         `  B − A: p50 ${f(t.diff.p50)}, p95 ${f(t.diff.p95)}, errors ${f(t.diff.errorRate, 100, '%')}`,
     );
     await outpost('ab', 'stop', ...common, '--keep', 'a');
-    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 30_000);
     expect(await pointer()).not.toHaveProperty('ab');
   });
 
@@ -389,7 +391,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
     const t0 = Date.now();
     await start('1.5.0');
     await until(async () => (await decisionsOf('1.5.0')).some((d) => d.action === 'abort'), 30_000);
-    await until(() => devices.every((d) => d.version === '1.1.0'), 10_000);
+    await until(() => devices.every((d) => d.version === '1.1.0'), 30_000);
     const decisions = await decisionsOf('1.5.0');
     const abort = decisions.find((d) => d.action === 'abort')!;
     expect(abort).toMatchObject({ reason: 'shadow-agreement', toBp: 0, previous: '1.1.0' });
@@ -422,7 +424,7 @@ describe('a simulated fleet of 200 devices against the real server and rollout c
       const t0 = Date.now();
       // A check under way may have read the metadata just before: the next one must switch.
       const before = new Map(devices.map((d) => [d, d.checks]));
-      await until(() => devices.every((d) => d.version === version), 10_000);
+      await until(() => devices.every((d) => d.version === version), 30_000);
       expect(devices.filter((d) => d.switchedOnCheck > before.get(d)! + 1)).toEqual([]);
       return Math.max(...devices.map((d) => d.switchedAt)) - t0;
     };
