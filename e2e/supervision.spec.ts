@@ -154,6 +154,9 @@ test('R4: after maxRestarts in the window the circuit breaker opens: the model f
     return w;
   };
   const w1 = await crash();
+  // A run sent before the crash lands would fail with it (calls in flight do): wait until the
+  // crash is reported, then the run goes to the reloaded model.
+  await expect.poll(async () => (await errors(page)).length, { timeout: 10_000 }).toBe(1);
   expect((await runOnce(page)).ok).toBe(true);
   await outpostWorker(page, w1);
   await crash();
