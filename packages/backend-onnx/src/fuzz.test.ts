@@ -39,7 +39,12 @@ async function ortOpens(bytes: Uint8Array): Promise<boolean> {
     await s.release();
     return true;
   } catch (err) {
-    if (err instanceof Error && !/RuntimeError|Aborted|unreachable/.test(`${err.name} ${err.message}`)) return false;
+    // A trap is WebAssembly's RuntimeError or an Emscripten abort; onnxruntime's own refusals say
+    // "[ONNXRuntimeError]" in their message, which is a rejected model, not a trap.
+    const trapped =
+      err instanceof Error &&
+      (err.name === 'RuntimeError' || /^(RuntimeError|Aborted)\b|\bunreachable executed\b/.test(err.message));
+    if (err instanceof Error && !trapped) return false;
     throw err; // A WASM trap is not a rejected model: the instance may be broken.
   }
 }
