@@ -139,6 +139,42 @@ test('R4: a run that hangs past the timeout fails with WorkerError; the worker i
   console.log(`hang: the hung run failed after ${failedAfter} ms`);
 });
 
+test('R4: a load that makes no progress past loadTimeout: the worker is replaced and the load succeeds in the new one', async ({
+  page,
+}) => {
+  await start(page, { loadTimeout: '1500ms' });
+  const first = await runOnce(page);
+  expect(first.ok).toBe(true);
+  const worker = await outpostWorker(page);
+  // As onnxruntime's threaded session creation sometimes does in Firefox: the worker never
+  // answers the load.
+  await worker.evaluate(() =>
+    setTimeout(() => {
+      for (;;);
+    }, 0),
+  );
+  const loaded = await page.evaluate(async () => {
+    const rt = (window as unknown as { rt: Awaited<ReturnType<typeof window.outpost.createRuntime>> }).rt;
+    const t0 = performance.now();
+    const m = await rt.load({ name: 'vad', version: '5', url: '/models/silero-vad-v5.onnx' });
+    const ms = performance.now() - t0;
+    const out = await m.run({
+      input: { type: 'float32', data: new Float32Array(512), dims: [1, 512] },
+      state: { type: 'float32', data: new Float32Array(256), dims: [2, 1, 128] },
+      sr: { type: 'int64', data: new BigInt64Array([16000n]), dims: [] },
+    });
+    return { ms, outputs: Object.keys(out).sort() };
+  });
+  expect(loaded.outputs).toEqual(['output', 'stateN']);
+  expect(loaded.ms).toBeGreaterThanOrEqual(1400);
+  expect(loaded.ms).toBeLessThan(10_000);
+  // The model on the hung worker came back too, and the app was told why.
+  expect(await runOnce(page)).toEqual({ ok: true, top: first.top });
+  const told = (await errors(page)).filter((e) => e.source === 'worker');
+  expect(told.map((e) => e.message).join('\n')).toMatch(/made no progress for 1500 ms/);
+  console.log(`stalled load: done in ${loaded.ms.toFixed(0)} ms in the new worker`);
+});
+
 test('R4: after maxRestarts in the window the circuit breaker opens: the model fails at once, the app is told; the restart is in telemetry', async ({
   page,
 }) => {

@@ -124,6 +124,9 @@ export async function start(page: Page, repo: TestRepo): Promise<void> {
     w.rt = await window.outpost.createRuntime({
       repository: { url: '/repo', trustedRoot },
       backends: ['wasm'],
+      // A stalled load (onnxruntime's 2-thread session creation hangs now and then in Firefox)
+      // is retried in a new worker after 20 s rather than the default 2 minutes, past the test timeout.
+      supervision: { loadTimeout: '20s' },
       updates: { checkEvery: 0, activate: 'now' },
       now: () => w.fakeNow ?? Date.now(),
     });

@@ -4,7 +4,9 @@ import { clearStore, launchFirefox, newPage, openHarness } from './browser.js';
 
 // The runtime in Firefox ESR (e2e/runtime.spec.ts, errors.spec.ts and no-webgpu.spec.ts in
 // Chromium): digits on WASM with 1 and 2 threads under cross-origin isolation, no WebGPU, typed
-// errors for bad models and inputs, dispose.
+// errors for bad models and inputs, dispose. Every runtime here takes a load stalled for 20 s as
+// a hung worker (supervision.loadTimeout; the default 2 minutes is past the test timeout): about
+// 1 load in 100 never finishes creating its 2-thread WASM session in Firefox.
 
 let browser: Browser;
 let page: Page;
@@ -33,7 +35,11 @@ const classify = (numThreads: number) =>
     const samples = (await (await fetch('/models/digits-sample.json')).json()) as {
       samples: { label: number; input: number[] }[];
     };
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'], wasm: { numThreads } });
+    const rt = await window.outpost.createRuntime({
+      backends: ['wasm'],
+      wasm: { numThreads },
+      supervision: { loadTimeout: '20s' },
+    });
     const model = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
     const predictions: number[] = [];
     for (const s of samples.samples) {
@@ -78,7 +84,7 @@ test('digits on WASM, 2 threads: cross-origin isolated, onnxruntime starts a pth
 
 test('no WebGPU in Firefox ESR: the default preference falls back to WASM and says why', async () => {
   const r = await page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime();
+    const rt = await window.outpost.createRuntime({ supervision: { loadTimeout: '20s' } });
     const m = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
     const first = { backend: m.backend, fallbackReason: m.fallbackReason, gpu: 'gpu' in navigator };
     const forced = await rt
@@ -98,7 +104,7 @@ test('no WebGPU in Firefox ESR: the default preference falls back to WASM and sa
 
 test('R1: 404, HTML page, truncated and random bytes are typed errors; the loaded model keeps working', async () => {
   const r = await page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], supervision: { loadTimeout: '20s' } });
     const digits = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
     const codes: Record<string, string> = {};
     const bad: Record<string, string> = {
@@ -133,7 +139,7 @@ test('R1: 404, HTML page, truncated and random bytes are typed errors; the loade
 
 test('R2: wrong name, missing input, wrong type, rank, size and data length are rejected before running', async () => {
   const r = await page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], supervision: { loadTimeout: '20s' } });
     const m = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
     const f32 = (n: number) => new Float32Array(n);
     const x = { type: 'float32' as const, data: f32(784), dims: [1, 1, 28, 28] };

@@ -25,7 +25,7 @@ beforeEach(async () => {
 
 const loadAndRun = () =>
   page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], supervision: { loadTimeout: '20s' } });
     const m = await rt.load({ name: 'digits', version: '1.0.0', url: '/models/digits.onnx' });
     const out = await m.run({ x: { type: 'float32', data: new Float32Array(784), dims: [1, 1, 28, 28] } });
     const list = await rt.cache.list();
@@ -54,7 +54,7 @@ test('store round trip: a reload loads from IndexedDB with zero network requests
 
 test('S1: a hash mismatch on download is an IntegrityError; bytes tampered in IndexedDB are never run', async () => {
   const r = await page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], supervision: { loadTimeout: '20s' } });
     const mismatch = await rt
       .load({ name: 'digits', version: 'x', url: '/models/digits.onnx', sha256: '0'.repeat(64) })
       .then(
@@ -101,7 +101,7 @@ test('S1: a hash mismatch on download is an IntegrityError; bytes tampered in In
 
 test('S3: a model larger than one chunk is stored in chunks and loads back intact', async () => {
   const r = await page.evaluate(async () => {
-    const rt = await window.outpost.createRuntime({ backends: ['wasm'] });
+    const rt = await window.outpost.createRuntime({ backends: ['wasm'], supervision: { loadTimeout: '20s' } });
     const a = await rt.load({ name: 'ppocr', version: '4', url: '/models/ppocr-det.onnx' });
     await a.dispose();
     const chunks = await new Promise<number[]>((resolve, reject) => {

@@ -100,7 +100,7 @@ export interface RuntimeOptions {
   telemetry?: TelemetryOptions;
   /**
    * Worker supervision: a worker that crashes, or a run that takes longer than `runTimeout` (a
-   * hung or vanished worker), is replaced by a new worker with its models reloaded from the
+   * hung or vanished worker), or a load stalled for `loadTimeout`, is replaced by a new worker with its models reloaded from the
    * store; calls in flight fail with a `WorkerError`, later ones work. After `maxRestarts`
    * restarts within `window`, the circuit breaker opens: models on a crashed worker are not
    * reloaded and their calls fail at once, until the window has passed. Each restart and the
@@ -116,6 +116,14 @@ export interface SupervisionOptions {
    * @defaultValue `'30s'`
    */
   runTimeout?: number | string;
+  /**
+   * A load that makes no progress for this long (no downloaded bytes, no session yet) is taken as
+   * a hung worker: it is replaced, and the load is tried once more in the new worker before it
+   * fails with a `WorkerError` (`'2m'`, ms; 0: never). onnxruntime's multi-threaded session
+   * creation can hang for good now and then (seen in Firefox ESR, about 1 load in 100).
+   * @defaultValue `'2m'`
+   */
+  loadTimeout?: number | string;
   /** @defaultValue 3 */
   maxRestarts?: number;
   /** @defaultValue `'5m'` */
@@ -203,7 +211,7 @@ export const RUNTIME_DEFAULTS = {
   channel: 'stable',
   checkEvery: '1h',
   activate: 'now',
-  supervision: { runTimeout: '30s', maxRestarts: 3, window: '5m' },
+  supervision: { runTimeout: '30s', loadTimeout: '2m', maxRestarts: 3, window: '5m' },
   telemetry: {
     sampleRate: 1,
     flushEvery: '1m',

@@ -6,6 +6,7 @@ import {
   type CachedModel,
   type CacheUsage,
   type LoadedModelInfo,
+  type LoadProgress,
   type ModelSource,
   type WorkerConfig,
 } from '@outpost/core';
@@ -14,7 +15,7 @@ import { installErrorTransfer } from '../shared/index.js';
 import { Model, withAbort } from './model.js';
 import { UpdateController, type Updates } from './updates.js';
 import { startStream, type Stream, type StreamOptions, type StreamSource } from './stream.js';
-import { CircuitBreaker } from './supervisor.js';
+import { CircuitBreaker, Stall } from './supervisor.js';
 import { startWorker, type WorkerHost } from './worker-host.js';
 import { attachTelemetry, resolveTelemetry } from './telemetry.js';
 import { RUNTIME_DEFAULTS, type LoadOptions, type RuntimeOptions } from './options.js';
@@ -186,6 +187,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   };
   const sup = RUNTIME_DEFAULTS.supervision;
   const runTimeoutMs = parseInterval(options.supervision?.runTimeout ?? sup.runTimeout);
+  const loadTimeoutMs = parseInterval(options.supervision?.loadTimeout ?? sup.loadTimeout);
   const breaker = new CircuitBreaker(
     options.supervision?.maxRestarts ?? sup.maxRestarts,
     parseInterval(options.supervision?.window ?? sup.window),
@@ -368,14 +370,44 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       const { signal, onProgress, backend } = loadOptions;
       if (signal?.aborted) throw new AbortError();
       if (closed) throw new DisposedError('The runtime was closed');
-      const host = await current();
-      const id = host.nextCallId();
-      const progress = onProgress ? Comlink.proxy(onProgress) : undefined;
       const resolved = typeof source === 'string' ? undefined : resolveSource(source, location.href);
-      const call = resolved
-        ? () => host.api.load({ callId: id, source: resolved, backend }, progress)
-        : () => host.api.loadNamed({ callId: id, name: source as string, activate: true, backend }, progress);
-      const info = await withAbort(host.guard(call()), signal, () => void host.api.cancel(id));
+      let stalled = false;
+      /** One try in the current worker; a stall past the load timeout takes that worker as hung. */
+      const attempt = async (host: WorkerHost) => {
+        const id = host.nextCallId();
+        const stall = new Stall(loadTimeoutMs, () => {
+          stalled = true;
+          host.crash(
+            new WorkerError(
+              `A load made no progress for ${loadTimeoutMs} ms: the worker is taken as hung and restarted`,
+            ),
+            'hang',
+          );
+        });
+        const progress = Comlink.proxy((p: LoadProgress) => {
+          stall.reset();
+          onProgress?.(p);
+        });
+        const call = resolved
+          ? host.api.load({ callId: id, source: resolved, backend }, progress)
+          : host.api.loadNamed({ callId: id, name: source as string, activate: true, backend }, progress);
+        try {
+          return await withAbort(host.guard(call), signal, () => void host.api.cancel(id));
+        } finally {
+          stall.stop();
+        }
+      };
+      let host = await current();
+      let info: LoadedModelInfo;
+      try {
+        info = await attempt(host);
+      } catch (err) {
+        // Stalled (its worker is being replaced): once more, in the new worker.
+        if (!stalled || closed) throw err;
+        stalled = false;
+        host = await current();
+        info = await attempt(host);
+      }
       const model = new Model(host, info);
       // After a crash, the same version again from the store (a named model keeps its version).
       const reload = (w: WorkerHost) =>

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { CircuitBreaker } from './supervisor.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CircuitBreaker, Stall } from './supervisor.js';
 
 describe('CircuitBreaker', () => {
   it('allows maxRestarts restarts in the window, then opens until the oldest leaves it', () => {
@@ -22,5 +22,37 @@ describe('CircuitBreaker', () => {
     const b = new CircuitBreaker(0, 60_000);
     expect(b.crashed(0)).toBe(false);
     expect(b.open(0)).toBe(true);
+  });
+});
+
+describe('Stall', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('fires once after ms without progress; each reset gives the full time again; stop ends it for good', () => {
+    let fired = 0;
+    const s = new Stall(1000, () => fired++);
+    vi.advanceTimersByTime(900);
+    s.reset();
+    vi.advanceTimersByTime(900);
+    expect(fired).toBe(0);
+    vi.advanceTimersByTime(100);
+    expect(fired).toBe(1);
+    vi.advanceTimersByTime(5000);
+    expect(fired).toBe(1);
+
+    const t = new Stall(1000, () => fired++);
+    t.stop();
+    t.reset(); // late progress after the end does not arm it again
+    vi.advanceTimersByTime(5000);
+    expect(fired).toBe(1);
+  });
+
+  it('with 0 ms never fires', () => {
+    let fired = 0;
+    const s = new Stall(0, () => fired++);
+    s.reset();
+    vi.advanceTimersByTime(1e9);
+    expect(fired).toBe(0);
   });
 });

@@ -28,3 +28,37 @@ export class CircuitBreaker {
     return this.restarts.filter((t) => now - t < this.windowMs).length;
   }
 }
+
+/**
+ * A watchdog for work that reports progress: `onStall` runs once when `ms` pass without a
+ * {@link reset}; `ms` of 0 or less: never. The timer is the page's, so it fires whatever the
+ * watched worker does (a hung worker cannot stop it).
+ */
+export class Stall {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onStall: () => void,
+  ) {
+    this.reset();
+  }
+
+  /** Progress: the full time again from now. */
+  reset(): void {
+    if (!(this.ms > 0) || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onStall();
+    }, this.ms);
+  }
+
+  /** The work is over, one way or another. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -16,7 +16,7 @@ export interface WorkerHost extends ModelHost {
   /** Stops the worker; pending calls reject with `reason`. */
   terminate(reason: Error): void;
   /** Stops a worker found broken (hung, gone): like `terminate`, and the supervisor is told. */
-  crash(reason: Error): void;
+  crash(reason: Error, cause?: 'crash' | 'hang'): void;
   /** Whether the worker died or was stopped. */
   readonly dead: boolean;
 }
@@ -103,8 +103,8 @@ export async function startWorker(
     terminate(reason) {
       stop(reason);
     },
-    crash(reason) {
-      crashed(reason);
+    crash(reason, cause) {
+      crashed(reason, cause);
     },
     get dead() {
       return failure !== undefined;
