@@ -128,9 +128,13 @@ function upgradeToV3(db: ModelDB): void {
   db.createObjectStore('meta', { keyPath: 'key' });
 }
 
-/** Opens (and creates or upgrades) the store's database. */
-export function openModelDB(): Promise<ModelDB> {
-  return openDB<ModelStoreSchema>(DB_NAME, DB_VERSION, {
+/**
+ * Opens (and creates or upgrades) the store's database. `onClose` is called when the connection
+ * is lost (the browser closed it: site data cleared, the backend failed) or let go because
+ * another context wants a newer version (S4); the caller opens afresh at its next use.
+ */
+export function openModelDB(onClose: () => void = () => undefined): Promise<ModelDB> {
+  const db = openDB<ModelStoreSchema>(DB_NAME, DB_VERSION, {
     upgrade(db, version, _newVersion, tx) {
       // A database of the name created empty by other code (a bare `indexedDB.open`) starts from nothing.
       const oldVersion = db.objectStoreNames.contains('models') ? version : 0;
@@ -140,5 +144,12 @@ export function openModelDB(): Promise<ModelDB> {
       if (oldVersion < 2) upgradeToV2(db, tx).catch(() => tx.abort());
       if (oldVersion < 3) upgradeToV3(db);
     },
+    // Another tab opens a newer version: holding on would block its upgrade for good.
+    blocking() {
+      void db.then((d) => d.close());
+      onClose();
+    },
+    terminated: onClose,
   });
+  return db;
 }

@@ -1,5 +1,5 @@
-export { ModelStore, CHUNK_BYTES } from './store.js';
-export type { FileToStore, ReadTimings, StoredBytes } from './store.js';
+export { ModelStore, CHUNK_BYTES, MODEL_STORE_DEFAULTS } from './store.js';
+export type { FileToStore, ModelStoreOptions, ReadTimings, StoredBytes } from './store.js';
 export { PartialDownloads } from './partials.js';
 export { UpdateState } from './update-state.js';
 export { DB_NAME, DB_VERSION, openModelDB } from './db.js';

@@ -43,6 +43,31 @@ function isQuotaError(err: unknown): boolean {
   );
 }
 
+/**
+ * Whether an IndexedDB failure means the connection was closed under the operation (S4):
+ * InvalidStateError from a closed or closing connection, AbortError from a transaction the close
+ * aborted, UnknownError from a backend that went away (Chromium, site data cleared).
+ */
+function isConnectionLost(err: unknown): boolean {
+  const names = ['InvalidStateError', 'AbortError', 'UnknownError'];
+  const name = (e: unknown) => (typeof e === 'object' && e !== null && 'name' in e ? String(e.name) : '');
+  return names.includes(name(err)) || names.includes(name((err as { cause?: unknown } | null)?.cause));
+}
+
+/** Options of a {@link ModelStore}. */
+export interface ModelStoreOptions {
+  /**
+   * Milliseconds an open of the database may take before it fails with a StorageError and the
+   * next call opens afresh (S4): an open blocked by another tab holding an older version, or a
+   * stalled IndexedDB backend, never settles by itself.
+   * @defaultValue 10_000
+   */
+  openTimeoutMs?: number;
+}
+
+/** Defaults of {@link ModelStoreOptions}. */
+export const MODEL_STORE_DEFAULTS: Required<ModelStoreOptions> = { openTimeoutMs: 10_000 };
+
 async function estimate(): Promise<{ usage: number | null; quota: number | null }> {
   try {
     const e = await navigator.storage?.estimate?.();
@@ -60,19 +85,78 @@ async function estimate(): Promise<{ usage: number | null; quota: number | null 
  */
 export class ModelStore {
   private db: Promise<ModelDB> | undefined;
+  private readonly openTimeoutMs: number;
 
-  /** The open database (opened on first use, reopened after a failure). */
+  constructor(options: ModelStoreOptions = {}) {
+    this.openTimeoutMs = options.openTimeoutMs ?? MODEL_STORE_DEFAULTS.openTimeoutMs;
+  }
+
+  /**
+   * The open database: opened on first use, and afresh after a failed or timed-out open or a
+   * lost connection (S4).
+   */
   open(): Promise<ModelDB> {
-    this.db ??= openModelDB().catch((err: unknown) => {
-      this.db = undefined;
-      throw new StorageError(`Cannot open the model store: ${String(err)}`, { cause: err });
+    if (this.db) return this.db;
+    const ms = this.openTimeoutMs;
+    const conn: Promise<ModelDB> = new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(
+          new StorageError(
+            `The model store did not open within ${ms} ms (another tab may hold an older version open, or IndexedDB is stalled)`,
+          ),
+        );
+      }, ms);
+      // Through a promise, so that an `indexedDB` that throws at once fails typed too.
+      new Promise<ModelDB>((opened) => opened(openModelDB(() => this.forget(conn)))).then(
+        (db) => {
+          clearTimeout(timer);
+          // The open was given up on: a connection that arrives late is let go at once.
+          if (timedOut) db.close();
+          else resolve(db);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(new StorageError(`Cannot open the model store: ${String(err)}`, { cause: err }));
+        },
+      );
     });
-    return this.db;
+    this.db = conn;
+    void conn.catch(() => this.forget(conn));
+    return conn;
+  }
+
+  /** Drops a connection (closing it if it is still open), so the next call opens afresh. */
+  private forget(conn: Promise<ModelDB>): void {
+    if (this.db === conn) this.db = undefined;
+    void conn.then(
+      (db) => db.close(),
+      () => undefined,
+    );
+  }
+
+  /**
+   * Runs `op` on the open database. When the connection was closed under it, the connection is
+   * dropped; a read (`retry`) is run once more on a fresh one, and callers verify what it
+   * returns the same way on either path.
+   */
+  private async use<T>(op: (db: ModelDB) => Promise<T>, retry: boolean): Promise<T> {
+    const conn = this.open();
+    const db = await conn;
+    try {
+      return await op(db);
+    } catch (err) {
+      if (!isConnectionLost(err)) throw err;
+      this.forget(conn);
+      if (!retry) throw err;
+      return op(await this.open());
+    }
   }
 
   /** The record of a stored version (or one variant of it), without reading its bytes. */
   async record(name: string, version: string, variant = ''): Promise<ModelRecord | undefined> {
-    return (await this.open()).get('models', [name, version, variant]);
+    return this.use((db) => db.get('models', [name, version, variant]), true);
   }
 
   /**
@@ -84,16 +168,27 @@ export class ModelStore {
     version: string,
     variant = '',
   ): Promise<{ record: ModelRecord; files: StoredBytes[]; timings: ReadTimings } | undefined> {
-    const db = await this.open();
-    const t0 = performance.now();
-    const tx = db.transaction(['models', 'chunks'], 'readonly');
-    const record = await tx.objectStore('models').get([name, version, variant]);
-    if (!record) return undefined;
-    const chunkStore = tx.objectStore('chunks');
-    const raw = await Promise.all(
-      record.files.map((f) => chunkStore.getAll(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]))),
-    );
-    await tx.done;
+    let t0 = 0;
+    // Only the raw read is tried again on a fresh connection (S4); the checks below run on
+    // whatever it returns, first try or second.
+    const got = await this.use(async (db) => {
+      t0 = performance.now();
+      const tx = db.transaction(['models', 'chunks'], 'readonly');
+      // Observed here so that a transaction aborted by a lost connection is never unhandled.
+      void tx.done.catch(() => undefined);
+      const record = await tx.objectStore('models').get([name, version, variant]);
+      if (!record) return undefined;
+      const chunkStore = tx.objectStore('chunks');
+      const raw = await Promise.all(
+        record.files.map((f) =>
+          chunkStore.getAll(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER])),
+        ),
+      );
+      await tx.done;
+      return { record, raw };
+    }, true);
+    if (!got) return undefined;
+    const { record, raw } = got;
     const files = record.files.map((f, i) => ({
       file: f,
       data: concat(
@@ -167,9 +262,15 @@ export class ModelStore {
       chunks: Math.max(1, Math.ceil(f.data.length / CHUNK_BYTES)),
     }));
     const record: ModelRecord = { name, version, variant, files: stored, bytes, storedAt: now, lastUsedAt: now };
-    const db = await this.open();
-    const tx = db.transaction(['models', 'chunks'], 'readwrite');
+    await this.use((db) => this.writeRecord(db, record, files), false);
+    return record;
+  }
+
+  private async writeRecord(db: ModelDB, record: ModelRecord, files: FileToStore[]): Promise<void> {
+    const { name, version, variant, files: stored, bytes } = record;
+    let tx;
     try {
+      tx = db.transaction(['models', 'chunks'], 'readwrite');
       const models = tx.objectStore('models');
       const chunks = tx.objectStore('chunks');
       const old = await models.get([name, version, variant]);
@@ -190,11 +291,11 @@ export class ModelStore {
       // Any failed request must take the whole write with it: abort explicitly rather than rely
       // on the browser aborting the transaction for us (it does not for every failure).
       try {
-        tx.abort();
+        tx?.abort();
       } catch {
         // Already aborted or finished.
       }
-      await tx.done.catch(() => undefined);
+      await tx?.done.catch(() => undefined);
       if (isQuotaError(err) || isQuotaError((err as { cause?: unknown })?.cause)) {
         const e = await estimate();
         throw new QuotaError(
@@ -206,16 +307,16 @@ export class ModelStore {
       }
       throw new StorageError(`Cannot store ${name}@${version}: ${String(err)}`, { cause: err });
     }
-    return record;
   }
 
   /** Records that a version was just used (for least-recently-used eviction). */
   async touch(name: string, version: string, variant = '', now = Date.now()): Promise<void> {
-    const db = await this.open();
-    const tx = db.transaction('models', 'readwrite');
-    const record = await tx.store.get([name, version, variant]);
-    if (record) await tx.store.put({ ...record, lastUsedAt: now });
-    await tx.done;
+    await this.use(async (db) => {
+      const tx = db.transaction('models', 'readwrite');
+      const record = await tx.store.get([name, version, variant]);
+      if (record) await tx.store.put({ ...record, lastUsedAt: now });
+      await tx.done;
+    }, false);
   }
 
   /**
@@ -223,46 +324,48 @@ export class ModelStore {
    * choice; returns whether anything was stored.
    */
   async delete(name: string, version: string, variant?: string): Promise<boolean> {
-    const db = await this.open();
-    const tx = db.transaction(['models', 'chunks', 'choices'], 'readwrite');
-    const models = tx.objectStore('models');
-    const range =
-      variant === undefined
-        ? IDBKeyRange.bound([name, version, ''], [name, version, '\uffff'])
-        : IDBKeyRange.only([name, version, variant]);
-    const records = await models.getAll(range);
-    for (const record of records) {
-      await models.delete([record.name, record.version, record.variant]);
-      for (const f of record.files) {
-        await tx.objectStore('chunks').delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]));
+    return this.use(async (db) => {
+      const tx = db.transaction(['models', 'chunks', 'choices'], 'readwrite');
+      const models = tx.objectStore('models');
+      const range =
+        variant === undefined
+          ? IDBKeyRange.bound([name, version, ''], [name, version, '\uffff'])
+          : IDBKeyRange.only([name, version, variant]);
+      const records = await models.getAll(range);
+      for (const record of records) {
+        await models.delete([record.name, record.version, record.variant]);
+        for (const f of record.files) {
+          await tx.objectStore('chunks').delete(IDBKeyRange.bound([f.blobId, 0], [f.blobId, Number.MAX_SAFE_INTEGER]));
+        }
       }
-    }
-    if (variant === undefined) await tx.objectStore('choices').delete([name, version]);
-    await tx.done;
-    return records.length > 0;
+      if (variant === undefined) await tx.objectStore('choices').delete([name, version]);
+      await tx.done;
+      return records.length > 0;
+    }, false);
   }
 
   /** The variant chosen earlier for a version on this device, if any. */
   async choice(name: string, version: string): Promise<VariantChoice | undefined> {
-    return (await (await this.open()).get('choices', [name, version]))?.choice;
+    return (await this.use((db) => db.get('choices', [name, version]), true))?.choice;
   }
 
   /** Records the variant chosen for a version on this device. */
   async saveChoice(name: string, version: string, choice: VariantChoice): Promise<void> {
-    await (await this.open()).put('choices', { name, version, choice });
+    await this.use((db) => db.put('choices', { name, version, choice }), false);
   }
 
   /** Ids of the stored variants of one version ('' for a version stored without variants). */
   async variants(name: string, version: string): Promise<string[]> {
-    const keys = await (
-      await this.open()
-    ).getAllKeys('models', IDBKeyRange.bound([name, version, ''], [name, version, '\uffff']));
+    const keys = await this.use(
+      (db) => db.getAllKeys('models', IDBKeyRange.bound([name, version, ''], [name, version, '\uffff'])),
+      true,
+    );
     return keys.map((k) => k[2]);
   }
 
   /** Every stored version. */
   async list(): Promise<CachedModel[]> {
-    const records = await (await this.open()).getAll('models');
+    const records = await this.use((db) => db.getAll('models'), true);
     return records.map((r) => ({
       name: r.name,
       version: r.version,
