@@ -1,6 +1,7 @@
 import type { TelemetryUpdateEvent, TelemetryWorkerEvent } from '@outpost/core';
 import { ATTR, EVENT, LOAD_DURATION_BOUNDS, METRIC, RUN_DURATION_BOUNDS, type DriftReference } from '@outpost/protocol';
 import { binInto, kl, psi } from './drift.js';
+import { Hist } from './hist.js';
 import {
   DELTA,
   attributes,
@@ -20,52 +21,6 @@ export interface SeriesKey {
   variant: string;
   /** '' for a load that failed before a backend was chosen. */
   backend: string;
-}
-
-/** A fixed-bucket histogram: OTLP's explicit-bounds shape (bucket i counts (bounds[i-1], bounds[i]]). */
-class Hist {
-  readonly counts: Float64Array;
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-
-  add(v: number): void {
-    const b = this.bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
-    this.counts[i] = this.counts[i]! + 1;
-    this.count++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-  }
-
-  point(attrs: KeyValue[], start: number, end: number): HistogramDataPoint {
-    return {
-      attributes: attrs,
-      startTimeUnixNano: nanos(start),
-      timeUnixNano: nanos(end),
-      count: String(this.count),
-      sum: this.sum,
-      min: this.min,
-      max: this.max,
-      bucketCounts: Array.from(this.counts, String),
-      explicitBounds: [...this.bounds],
-    };
-  }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.count = 0;
-    this.sum = 0;
-    this.min = Infinity;
-    this.max = -Infinity;
-  }
 }
 
 /** One tensor's drift window. */

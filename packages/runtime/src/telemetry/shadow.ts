@@ -1,5 +1,6 @@
 import { ATTR, METRIC, SHADOW_AGREEMENT_BOUNDS, SHADOW_RATIO_BOUNDS } from '@outpost/protocol';
-import { DELTA, attributes, nanos, type HistogramDataPoint, type Metric, type NumberDataPoint } from './otlp.js';
+import { Hist } from './hist.js';
+import { DELTA, attributes, nanos, type Metric, type NumberDataPoint } from './otlp.js';
 
 /** What a shadow figure is about: the shadow version (as it ran) and the live version it was compared with. */
 export interface ShadowKey {
@@ -10,26 +11,6 @@ export interface ShadowKey {
   backend: string;
   /** The live version whose outputs it was compared with. */
   liveVersion: string;
-}
-
-class Hist {
-  readonly counts: Float64Array;
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-  constructor(readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-  add(v: number): void {
-    let i = 0;
-    while (i < this.bounds.length && v > this.bounds[i]!) i++;
-    this.counts[i] = this.counts[i]! + 1;
-    this.count++;
-    this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-  }
 }
 
 interface ShadowSeries {
@@ -93,21 +74,10 @@ export class ShadowStats {
     const start = this.windowStart;
     const end = Math.max(this.now(), start + 0.001);
     this.windowStart = end;
-    const agreement: HistogramDataPoint[] = [];
-    const ratio: HistogramDataPoint[] = [];
+    const agreement: ReturnType<Hist['point']>[] = [];
+    const ratio: ReturnType<Hist['point']>[] = [];
     const skipped: NumberDataPoint[] = [];
     const errors: NumberDataPoint[] = [];
-    const point = (h: Hist, attrs: ReturnType<typeof attributes>): HistogramDataPoint => ({
-      attributes: attrs,
-      startTimeUnixNano: nanos(start),
-      timeUnixNano: nanos(end),
-      count: String(h.count),
-      sum: h.sum,
-      min: h.min,
-      max: h.max,
-      bucketCounts: Array.from(h.counts, String),
-      explicitBounds: [...h.bounds],
-    });
     const sum = (attrs: ReturnType<typeof attributes>, n: number): NumberDataPoint => ({
       attributes: attrs,
       startTimeUnixNano: nanos(start),
@@ -122,8 +92,8 @@ export class ShadowStats {
         [ATTR.backend]: s.key.backend,
         [ATTR.shadowLiveVersion]: s.key.liveVersion,
       });
-      if (s.agreement.count > 0) agreement.push(point(s.agreement, attrs));
-      if (s.ratio.count > 0) ratio.push(point(s.ratio, attrs));
+      if (s.agreement.count > 0) agreement.push(s.agreement.point(attrs, start, end));
+      if (s.ratio.count > 0) ratio.push(s.ratio.point(attrs, start, end));
       if (s.skipped > 0) skipped.push(sum(attrs, s.skipped));
       for (const [code, n] of s.errors) errors.push(sum([...attrs, ...attributes({ [ATTR.errorCode]: code })], n));
     }

@@ -7,6 +7,10 @@ import { SHADOW_OVERLAP_SHARE, ShadowServer, ShadowTap } from './shadow.js';
 const KEY = { model: 'digits', version: '1.1.0', liveVersion: '1.0.0' };
 const SPEC = { metric: 'top1' as const, output: 'logits' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Until `tap`'s shadow has answered (however long a loaded machine takes). */
+const answered = async (tap: ShadowTap) => {
+  while (!tap.idle) await sleep(1);
+};
 const feeds = (): TensorMap => ({ x: { type: 'float32', data: Float32Array.from([1, 2, 3]), dims: [1, 3] } });
 const logits = (...v: number[]): TensorMap => ({
   logits: { type: 'float32', data: Float32Array.from(v), dims: [1, v.length] },
@@ -57,7 +61,8 @@ describe('shadow runs, worker side', () => {
     try {
       // Ten live runs back to back while one shadow run takes 30 ms: one goes, nine are skipped.
       for (let i = 0; i < 10; i++) s.tap.offer(feeds(), logits(0, 1, 0), 1);
-      await sleep(80);
+      await sleep(10);
+      await answered(s.tap);
       expect(s.ran).toHaveLength(1);
       const f = figures(s.stats);
       expect(f).toMatchObject({ compared: 1, agreement: 1, skipped: 9 });
@@ -74,7 +79,8 @@ describe('shadow runs, worker side', () => {
     try {
       for (let i = 0; i < 3; i++) {
         t.tap.offer(feeds(), logits(0, 1, 0), 1);
-        await sleep(40);
+        await sleep(10);
+        await answered(t.tap);
       }
       expect(t.ran).toHaveLength(3);
       expect(figures(t.stats)).toMatchObject({ compared: 3, skipped: 0 });
@@ -89,7 +95,7 @@ describe('shadow runs, worker side', () => {
     let sampled = true;
     const s = pair(
       () => logits(0, 1),
-      20,
+      200,
       1000,
       () => (sampled ? 0 : 0.5),
       () => now,
@@ -100,11 +106,11 @@ describe('shadow runs, worker side', () => {
       await sleep(0);
     };
     try {
-      // Back to back: the first sample goes; the four runs during its 20 ms overlap it.
+      // Back to back: the first sample goes; the four runs during its 200 ms overlap it.
       await live(2);
       sampled = false;
       for (let i = 0; i < 4; i++) await live(1);
-      await sleep(60); // the answer (at the clock's now)
+      await answered(s.tap); // at the clock's now
       sampled = true;
       // Credit 1 + 5 × 0.01 − 4 < 0: sampled runs are skipped until about 300 runs earn it back.
       now += 10;
@@ -119,7 +125,8 @@ describe('shadow runs, worker side', () => {
       for (let i = 0; i < 10; i++) await live(1);
       sampled = true;
       await live(1);
-      await sleep(40);
+      await sleep(10);
+      await answered(s.tap);
       expect(s.ran).toHaveLength(2);
       expect(figures(s.stats)).toMatchObject({ compared: 2, skipped: 2 });
     } finally {
@@ -133,7 +140,8 @@ describe('shadow runs, worker side', () => {
       const live = logits(0, 1, 0);
       const input = feeds();
       s.tap.offer(input, live, 2);
-      await sleep(40);
+      await sleep(10);
+      await answered(s.tap);
       expect([...(live.logits!.data as Float32Array)]).toEqual([0, 1, 0]);
       expect((live.logits!.data as Float32Array).buffer.byteLength).toBe(12);
       expect([...(input.x!.data as Float32Array)]).toEqual([1, 2, 3]);
@@ -159,9 +167,9 @@ describe('shadow runs, worker side', () => {
       for (let k = 0; k < 100; k++) {
         now += 10;
         s.tap.offer(feeds(), logits(0, 1), 1);
-        await sleep(6); // the shadow has answered
+        await sleep(1);
+        await answered(s.tap);
       }
-      await sleep(20);
       expect(s.ran).toHaveLength(10);
       expect(figures(s.stats)).toMatchObject({ compared: 10, skipped: 0 });
     } finally {

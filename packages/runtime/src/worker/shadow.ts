@@ -125,6 +125,11 @@ export class ShadowTap {
     }, 0);
   }
 
+  /** Whether no shadow run of this tap is in flight. */
+  get idle(): boolean {
+    return !this.busy;
+  }
+
   close(): void {
     this.closed = true;
     this.port.onmessage = null;
