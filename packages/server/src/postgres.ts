@@ -1,19 +1,6 @@
 import pg from 'pg';
 import type { TelemetryBatch } from './otlp.js';
-import type {
-  DecisionQuery,
-  DeviceRow,
-  DriftRow,
-  HealthRow,
-  IngestResult,
-  LatencyRow,
-  RolloutDecision,
-  StorageAdapter,
-  TelemetryQuery,
-  UpdateRow,
-  VersionFigures,
-  VersionRow,
-} from './storage.js';
+import type { IngestResult, RolloutDecision, StorageAdapter } from './storage.js';
 import {
   batchRows,
   chunked,
@@ -142,16 +129,15 @@ function getTypeParser(oid: number, format: 'text' | 'binary' = 'text'): (value:
 const types = { getTypeParser };
 
 /** The PostgreSQL storage adapter: several servers behind a load balancer share one database. */
-class PostgresStorage implements StorageAdapter {
+class PostgresStorage extends TelemetryReads implements StorageAdapter {
   readonly #pool: pg.Pool;
-  readonly #reads: TelemetryReads;
 
   constructor(pool: pg.Pool) {
-    this.#pool = pool;
-    this.#reads = new TelemetryReads(async <R>(sql: string, params: QueryParams | Record<string, never>) => {
+    super(async <R>(sql: string, params: QueryParams | Record<string, never>) => {
       const { text, values } = positional(sql, params);
       return (await pool.query(text, values)).rows as R[];
     });
+    this.#pool = pool;
   }
 
   /**
@@ -221,45 +207,9 @@ class PostgresStorage implements StorageAdapter {
     return { stored };
   }
 
-  devices(q: TelemetryQuery): Promise<DeviceRow[]> {
-    return this.#reads.devices(q);
-  }
-
-  versions(q: TelemetryQuery): Promise<VersionRow[]> {
-    return this.#reads.versions(q);
-  }
-
-  latency(q: TelemetryQuery): Promise<LatencyRow[]> {
-    return this.#reads.latency(q);
-  }
-
-  health(q: TelemetryQuery): Promise<HealthRow[]> {
-    return this.#reads.health(q);
-  }
-
-  updates(q: TelemetryQuery): Promise<UpdateRow[]> {
-    return this.#reads.updates(q);
-  }
-
-  drift(q: TelemetryQuery): Promise<DriftRow[]> {
-    return this.#reads.drift(q);
-  }
-
-  versionFigures(q: TelemetryQuery): Promise<VersionFigures[]> {
-    return this.#reads.versionFigures(q);
-  }
-
   async addDecision(d: RolloutDecision): Promise<void> {
     const { text, values } = positional(INSERT_DECISION, decisionParams(d));
     await this.#pool.query(text, values);
-  }
-
-  decisions(q: DecisionQuery): Promise<RolloutDecision[]> {
-    return this.#reads.decisions(q);
-  }
-
-  batchCount(): Promise<{ metrics: number; logs: number }> {
-    return this.#reads.batchCount();
   }
 
   async close(): Promise<void> {

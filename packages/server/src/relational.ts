@@ -272,9 +272,17 @@ const orUndef = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 const subjectKey = (r: { model: string | null; version: string | null; backend: string | null }) =>
   `${r.model ?? ''}\u0000${r.version ?? ''}\u0000${r.backend ?? ''}`;
 
-/** The dashboard's reads over any SQL engine that runs {@link QUERIES}. */
-export class TelemetryReads {
-  constructor(private readonly query: Query) {}
+/**
+ * The dashboard's reads over any SQL engine that runs {@link QUERIES}. Each SQL adapter extends
+ * it, passing how its connection runs a query, and adds its own writes (`ingest`, `addDecision`)
+ * and `close`.
+ */
+export abstract class TelemetryReads {
+  readonly #query: Query;
+
+  constructor(query: Query) {
+    this.#query = query;
+  }
 
   async devices(q: TelemetryQuery): Promise<DeviceRow[]> {
     type Row = {
@@ -290,7 +298,7 @@ export class TelemetryReads {
       memory_gb: number | null;
       gpu_vendor: string | null;
     };
-    const rows = await this.query<Row>(QUERIES.devices, queryParams(q));
+    const rows = await this.#query<Row>(QUERIES.devices, queryParams(q));
     return rows.map((r) => ({
       deviceId: r.device_id,
       firstSeenMs: r.first_seen_ms,
@@ -307,7 +315,7 @@ export class TelemetryReads {
   }
 
   versions(q: TelemetryQuery): Promise<VersionRow[]> {
-    return this.query<VersionRow>(QUERIES.versions, queryParams(q));
+    return this.#query<VersionRow>(QUERIES.versions, queryParams(q));
   }
 
   async latency(q: TelemetryQuery): Promise<LatencyRow[]> {
@@ -320,7 +328,7 @@ export class TelemetryReads {
       count: number | null;
       sum: number | null;
     };
-    const rows = await this.query<Row>(QUERIES.latency, queryParams(q, { metric: METRIC.runDuration }));
+    const rows = await this.#query<Row>(QUERIES.latency, queryParams(q, { metric: METRIC.runDuration }));
     const groups = new Map<string, { row: Row; bounds: number[]; buckets: number[]; count: number; sum: number }>();
     for (const r of rows) {
       const bounds = JSON.parse(r.bounds ?? '[]') as number[];
@@ -356,7 +364,7 @@ export class TelemetryReads {
       error_code: string | null;
       total: number;
     };
-    const sums = (metric: string) => this.query<Row>(QUERIES.sums, queryParams(q, { metric }));
+    const sums = (metric: string) => this.#query<Row>(QUERIES.sums, queryParams(q, { metric }));
     const out = new Map<string, HealthRow>();
     const row = (r: Row) => {
       const key = subjectKey(r);
@@ -390,7 +398,7 @@ export class TelemetryReads {
 
   async updates(q: TelemetryQuery): Promise<UpdateRow[]> {
     type Row = { model: string | null; version: string | null; update_kind: string | null; n: number; devices: number };
-    const rows = await this.query<Row>(QUERIES.updates, queryParams(q, { name: EVENT.update }));
+    const rows = await this.#query<Row>(QUERIES.updates, queryParams(q, { name: EVENT.update }));
     const out = new Map<string, UpdateRow>();
     for (const r of rows) {
       const key = `${r.model ?? ''}\u0000${r.version ?? ''}`;
@@ -422,7 +430,7 @@ export class TelemetryReads {
       kl: number | null;
       attributes: string;
     };
-    const rows = await this.query<Row>(QUERIES.drift, queryParams(q, { name: EVENT.drift }));
+    const rows = await this.#query<Row>(QUERIES.drift, queryParams(q, { name: EVENT.drift }));
     return rows.map((r) => ({
       deviceId: r.device_id,
       timeMs: r.time_ms,
@@ -467,7 +475,7 @@ export class TelemetryReads {
       f.errors += h.errors;
     }
     type Hist = { model: string | null; version: string | null; bounds: string | null; buckets: string | null };
-    const hists = await this.query<Hist & { count: number | null }>(
+    const hists = await this.#query<Hist & { count: number | null }>(
       QUERIES.latency,
       queryParams(q, { metric: METRIC.runDuration }),
     );
@@ -492,7 +500,7 @@ export class TelemetryReads {
     type Shadow = { model: string | null; version: string | null; count: number | null; sum: number | null };
     const shadowMeans = async (metric: string) => {
       const acc = new Map<string, { model: string | null; version: string | null; n: number; sum: number }>();
-      for (const r of await this.query<Shadow>(QUERIES.latency, queryParams(q, { metric }))) {
+      for (const r of await this.#query<Shadow>(QUERIES.latency, queryParams(q, { metric }))) {
         const key = `${r.model ?? ''}\u0000${r.version ?? ''}`;
         const a = acc.get(key) ?? { model: r.model, version: r.version, n: 0, sum: 0 };
         a.n += Number(r.count ?? 0);
@@ -510,7 +518,7 @@ export class TelemetryReads {
       row(a.model, a.version).shadowRatioMean = a.n > 0 ? a.sum / a.n : null;
     }
     type Drift = { model: string | null; version: string | null; n: number; mean: number | null };
-    for (const d of await this.query<Drift>(QUERIES.driftWindows, queryParams(q, { metric: METRIC.driftPsi }))) {
+    for (const d of await this.#query<Drift>(QUERIES.driftWindows, queryParams(q, { metric: METRIC.driftPsi }))) {
       const f = row(d.model, d.version);
       f.driftWindows = Number(d.n);
       f.driftPsiMean = d.mean;
@@ -532,7 +540,7 @@ export class TelemetryReads {
       message: string;
       figures: string | null;
     };
-    const rows = await this.query<Row>(QUERIES.decisions, {
+    const rows = await this.#query<Row>(QUERIES.decisions, {
       sinceMs: q.sinceMs ?? 0,
       channel: q.channel ?? null,
       model: q.model ?? null,
@@ -555,7 +563,7 @@ export class TelemetryReads {
   }
 
   async batchCount(): Promise<{ metrics: number; logs: number }> {
-    const rows = await this.query<{ kind: string; n: number }>(QUERIES.batchCount, {});
+    const rows = await this.#query<{ kind: string; n: number }>(QUERIES.batchCount, {});
     const n = (k: string) => rows.find((r) => r.kind === k)?.n ?? 0;
     return { metrics: n('metrics'), logs: n('logs') };
   }

@@ -12,20 +12,7 @@ import {
   POINTS_PER_STATEMENT,
   TelemetryReads,
 } from './relational.js';
-import type {
-  DecisionQuery,
-  DeviceRow,
-  DriftRow,
-  HealthRow,
-  IngestResult,
-  LatencyRow,
-  RolloutDecision,
-  StorageAdapter,
-  TelemetryQuery,
-  UpdateRow,
-  VersionFigures,
-  VersionRow,
-} from './storage.js';
+import type { IngestResult, RolloutDecision, StorageAdapter } from './storage.js';
 
 /** Options of {@link openSqliteStorage}. */
 export interface SqliteStorageOptions {
@@ -82,7 +69,7 @@ CREATE INDEX decisions_rollout ON decisions (channel, model, time_ms);
 `;
 
 /** The SQLite storage adapter (better-sqlite3, WAL, one transaction per batch). */
-class SqliteStorage implements StorageAdapter {
+class SqliteStorage extends TelemetryReads implements StorageAdapter {
   readonly #db: Database.Database;
   readonly #insertBatch: Database.Statement;
   readonly #upsertDevice: Database.Statement;
@@ -91,11 +78,11 @@ class SqliteStorage implements StorageAdapter {
   readonly #upsertDeviceModel: Database.Statement;
   readonly #insertDecision: Database.Statement;
   readonly #ingest: (batch: TelemetryBatch) => boolean;
-  readonly #reads: TelemetryReads;
 
   constructor(file: string, options: SqliteStorageOptions) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
+    super(async <R>(sql: string, params: object) => db.prepare(sql).all(params) as R[]);
     this.#db = db;
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -138,7 +125,6 @@ class SqliteStorage implements StorageAdapter {
         last_seen_ms = max(last_seen_ms, excluded.last_seen_ms), channel = coalesce(excluded.channel, channel)`);
     this.#insertDecision = db.prepare(INSERT_DECISION);
     this.#ingest = db.transaction((batch: TelemetryBatch) => this.#write(batch));
-    this.#reads = new TelemetryReads(async <R>(sql: string, params: object) => db.prepare(sql).all(params) as R[]);
   }
 
   /** `INSERT INTO points` of `rows` rows (prepared once per row count). */
@@ -173,44 +159,8 @@ class SqliteStorage implements StorageAdapter {
     return { stored: this.#ingest(batch) };
   }
 
-  devices(q: TelemetryQuery): Promise<DeviceRow[]> {
-    return this.#reads.devices(q);
-  }
-
-  versions(q: TelemetryQuery): Promise<VersionRow[]> {
-    return this.#reads.versions(q);
-  }
-
-  latency(q: TelemetryQuery): Promise<LatencyRow[]> {
-    return this.#reads.latency(q);
-  }
-
-  health(q: TelemetryQuery): Promise<HealthRow[]> {
-    return this.#reads.health(q);
-  }
-
-  updates(q: TelemetryQuery): Promise<UpdateRow[]> {
-    return this.#reads.updates(q);
-  }
-
-  drift(q: TelemetryQuery): Promise<DriftRow[]> {
-    return this.#reads.drift(q);
-  }
-
-  versionFigures(q: TelemetryQuery): Promise<VersionFigures[]> {
-    return this.#reads.versionFigures(q);
-  }
-
   async addDecision(d: RolloutDecision): Promise<void> {
     this.#insertDecision.run(decisionParams(d));
-  }
-
-  decisions(q: DecisionQuery): Promise<RolloutDecision[]> {
-    return this.#reads.decisions(q);
-  }
-
-  batchCount(): Promise<{ metrics: number; logs: number }> {
-    return this.#reads.batchCount();
   }
 
   async close(): Promise<void> {
