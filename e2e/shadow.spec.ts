@@ -21,8 +21,8 @@ const flatWeights = (m: onnxProto.onnx.ModelProto) => {
 };
 const COMPARE = { metric: 'top1' as const, output: 'logits' };
 /** Runs per phase; phases alternate without and with the shadow so drift of the machine cancels out. */
-const RUNS = 1500;
-const PAIRS = 3;
+const RUNS = 450;
+const PAIRS = 10;
 
 test.beforeEach(async ({ page }) => {
   repo = await TestRepo.create();
