@@ -1,17 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { openPostgresStorage } from './postgres.js';
-import { createServer } from './server.js';
-import { openSqliteStorage } from './sqlite.js';
-import type { StorageAdapter } from './storage.js';
+import { describe, expect, it } from 'vitest';
 import { metricsBody } from './testing/otlp-bodies.js';
-import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
+import { ENGINES, testStorages, type Engine } from './testing/storages.js';
+import { DEVICE_TOKEN, openTelemetryServer } from './testing/telemetry-server.js';
 
 // V4: the telemetry ingest under a bounded load on loopback. The server runs here, from source,
 // as `outpost serve` sets it up (schema validation, device token, the default per-device rate
@@ -23,13 +19,11 @@ import { startPostgres, type PostgresForTests } from './testing/postgres-cluster
  * Batches after the warm-up, sent by `CONNECTIONS` keep-alive connections. PostgreSQL (its own
  * cluster on the same 2 cores) takes about half of SQLite's rate here: fewer keep the test short.
  */
-const BATCHES = { sqlite: 2000, postgres: 1000 };
+const BATCHES: Record<Engine, number> = { sqlite: 2000, postgres: 1000 };
 const WARMUP = 200;
 const CONNECTIONS = 16;
 /** Each batch comes from one of these devices in turn: 2-3 batches each, far below 600 a minute. */
 const DEVICES = 1000;
-const DEVICE = 'load-token';
-const ADMIN = 'load-admin';
 
 interface Run {
   ms: number;
@@ -73,7 +67,7 @@ async function generate(dir: string, port: number, batches: number): Promise<{ s
   await writeFile(script, GENERATOR);
   // 48 gauge points besides the histogram and the run count: 50 points, as in the bench.
   const template = JSON.stringify(metricsBody('{{device}}', '{{batch}}', { padding: 48 }));
-  const args = { url: `http://127.0.0.1:${port}`, token: DEVICE, template, devices: DEVICES };
+  const args = { url: `http://127.0.0.1:${port}`, token: DEVICE_TOKEN, template, devices: DEVICES };
   const child = spawn(
     process.execPath,
     [script, JSON.stringify({ ...args, connections: CONNECTIONS, warmup: WARMUP, batches })],
@@ -86,24 +80,13 @@ async function generate(dir: string, port: number, batches: number): Promise<{ s
   return JSON.parse(out) as { sent: number; warm: Run; load: Run };
 }
 
-type Engine = keyof typeof BATCHES;
-let postgres: Promise<PostgresForTests> | undefined;
-afterAll(async () => (await postgres)?.stop());
+const storages = testStorages();
 
-async function openStorage(engine: Engine, dir: string): Promise<StorageAdapter> {
-  if (engine === 'sqlite') return openSqliteStorage(join(dir, 'data/outpost.db'));
-  postgres ??= startPostgres();
-  return openPostgresStorage(await (await postgres).createDatabase());
-}
-
-describe.each<Engine>(['sqlite', 'postgres'])('ingest load into %s', (engine) => {
+describe.each(ENGINES)('ingest load into %s', (engine) => {
   it(`V4: ${BATCHES[engine]} distinct batches from ${DEVICES} devices, ${CONNECTIONS} connections on loopback: every one answered 2xx and stored, none lost`, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-v4-'));
-    await mkdir(join(dir, 'repo/metadata'), { recursive: true });
-    const storage = await openStorage(engine, dir);
-    const app = createServer({
-      repo: join(dir, 'repo'),
-      telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN },
+    const { app, storage, dir, close } = await openTelemetryServer({
+      prefix: 'outpost-v4-',
+      storage: (d) => storages.open(engine, d),
     });
     try {
       await app.listen({ port: 0, host: '127.0.0.1' });
@@ -125,9 +108,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('ingest load into %s', (engine) =>
       // Only a sanity bound: a p99 of seconds means ingest stalls, not that the machine is busy.
       expect(load.p99).toBeLessThan(5000);
     } finally {
-      await app.close();
-      await storage.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });

@@ -9,12 +9,10 @@ import { createServer } from './server.js';
 import type { StorageAdapter } from './storage.js';
 import { logsBody, metricsBody } from './testing/otlp-bodies.js';
 import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
+import { ADMIN_TOKEN, auth, DEVICE_TOKEN, deviceHeaders, post } from './testing/telemetry-server.js';
 
 // PostgreSQL is the storage for several servers behind a load balancer: these tests run two
 // servers on one real database (a cluster started for the tests, see testing/postgres-cluster.ts).
-
-const DEVICE = 'fleet-token';
-const ADMIN = 'admin-token';
 
 let db: PostgresForTests;
 let dir: string;
@@ -32,20 +30,7 @@ afterAll(async () => {
 function serverOn(storage: StorageAdapter): FastifyInstance {
   return createServer({
     repo: dir,
-    telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN, rateLimit: false },
-  });
-}
-
-function post(app: FastifyInstance, path: string, body: unknown, key?: string) {
-  return app.inject({
-    method: 'POST',
-    url: path,
-    headers: {
-      'content-type': 'application/json',
-      authorization: `Bearer ${DEVICE}`,
-      ...(key ? { 'idempotency-key': key } : {}),
-    },
-    payload: JSON.stringify(body),
+    telemetry: { storage, deviceTokens: [DEVICE_TOKEN], adminToken: ADMIN_TOKEN, rateLimit: false },
   });
 }
 
@@ -76,12 +61,14 @@ describe('PostgreSQL storage', () => {
         for (let k = 0; k < 5; k++) {
           const id = randomUUID();
           const body = metricsBody(`dev-${dev}`, id, { durations: [4, 4, 6], version: dev < 5 ? '1.1.0' : '1.0.0' });
-          for (let r = 0; r < 3; r++) sends.push(post(servers[(dev + k + r) % 2]!, '/v1/metrics', body, id));
+          const headers = deviceHeaders(id);
+          for (let r = 0; r < 3; r++) sends.push(post(servers[(dev + k + r) % 2]!, '/v1/metrics', body, headers));
         }
       }
       const logId = randomUUID();
       const events = logsBody('dev-0', logId, [{ version: '1.1.0', kind: 'activated', from: '1.0.0' }]);
-      sends.push(post(servers[0]!, '/v1/logs', events, logId), post(servers[1]!, '/v1/logs', events, logId));
+      const logs = deviceHeaders(logId);
+      sends.push(post(servers[0]!, '/v1/logs', events, logs), post(servers[1]!, '/v1/logs', events, logs));
       const codes = (await Promise.all(sends)).map((r) => r.statusCode);
       expect(codes.filter((c) => c !== 200)).toEqual([]);
 
@@ -106,7 +93,7 @@ describe('PostgreSQL storage', () => {
       const overview = await servers[1]!.inject({
         method: 'GET',
         url: '/api/overview',
-        headers: { authorization: `Bearer ${ADMIN}` },
+        headers: auth(ADMIN_TOKEN),
       });
       expect(overview.json<{ devices: unknown[] }>().devices).toHaveLength(20);
     } finally {
@@ -121,17 +108,17 @@ describe('PostgreSQL storage', () => {
     const app = serverOn(storage);
     try {
       const first = randomUUID();
-      expect((await post(app, '/v1/metrics', metricsBody('dev-d', first), first)).statusCode).toBe(200);
+      expect((await post(app, '/v1/metrics', metricsBody('dev-d', first), deviceHeaders(first))).statusCode).toBe(200);
       await db.shutdown();
       const id = randomUUID();
       const body = metricsBody('dev-d', id, { durations: [1, 2, 3] });
-      const down = await post(app, '/v1/metrics', body, id);
+      const down = await post(app, '/v1/metrics', body, deviceHeaders(id));
       expect(down.statusCode).toBe(503);
       expect(down.headers['retry-after']).toBe('5');
       expect(down.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|postgres/i);
       await db.start();
-      expect((await post(app, '/v1/metrics', body, id)).statusCode).toBe(200);
-      expect((await post(app, '/v1/metrics', body, id)).statusCode).toBe(200);
+      expect((await post(app, '/v1/metrics', body, deviceHeaders(id))).statusCode).toBe(200);
+      expect((await post(app, '/v1/metrics', body, deviceHeaders(id))).statusCode).toBe(200);
       expect(await storage.batchCount()).toEqual({ metrics: 2, logs: 0 });
       const runs = (await storage.health({ sinceMs: 0 })).reduce((n, h) => n + h.runs, 0);
       expect(runs).toBe(10 + 3);

@@ -23,7 +23,7 @@ import {
   type SigningKey,
 } from '@outpost/protocol';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openPostgresStorage, SCHEMA_V1 as PG_SCHEMA_V1 } from './postgres.js';
 import { fsMetadataFetcher, loadRepoState, withRepoLock, writeRepoChanges } from './repo-fs.js';
 import {
@@ -34,11 +34,12 @@ import {
   rolloutStatuses,
   startRollout,
 } from './rollout.js';
-import { createServer } from './server.js';
 import { openSqliteStorage, SCHEMA_V1 as SQLITE_SCHEMA_V1 } from './sqlite.js';
-import type { RolloutDecision, RolloutFigures, StorageAdapter } from './storage.js';
+import type { RolloutDecision, StorageAdapter } from './storage.js';
 import { logsBody, metricsBody } from './testing/otlp-bodies.js';
-import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
+import { rolloutFigures as figures } from './testing/rollout-figures.js';
+import { ENGINES, testStorages } from './testing/storages.js';
+import { ADMIN_TOKEN, auth, deviceHeaders, openTelemetryServer, post } from './testing/telemetry-server.js';
 
 const PLAN: RolloutPlan = {
   steps: [1000, 5000, 10000],
@@ -49,23 +50,6 @@ const PLAN: RolloutPlan = {
   maxP95RatioPct: 150,
   maxDriftPsiMilli: 250,
 };
-
-const figures = (f: Partial<RolloutFigures> = {}): RolloutFigures => ({
-  sinceMs: 0,
-  devices: 5,
-  runs: 100,
-  errors: 0,
-  errorBp: 0,
-  activated: 5,
-  rolledBack: 0,
-  rollbackBp: 0,
-  p95Ms: 4,
-  previousP95Ms: 4,
-  p95RatioPct: 100,
-  driftWindows: 0,
-  driftPsiMilli: null,
-  ...f,
-});
 
 describe('judgeRollout', () => {
   it('waits for devices, then runs, then the bake time; widens to the next step; completes at 10000', () => {
@@ -122,8 +106,6 @@ describe('judgeRollout', () => {
 //#region a repository on disk and a server
 const ROLES: RoleName[] = ['root', 'targets', 'snapshot', 'timestamp', 'channels'];
 const ONLINE = ['channels', 'snapshot', 'timestamp'] as const;
-const DEVICE = 'fleet';
-const ADMIN = 'admin';
 const file = (seed: number) => ({
   variant: 'fp32',
   file: 'digits.onnx',
@@ -164,32 +146,31 @@ async function makeRepo(dir: string) {
   return { keys, all, online };
 }
 
+/** A temporary folder with a repository (see makeRepo) in `repo/` and a SQLite store beside it. */
+async function openRepo(prefix: string) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const repo = join(dir, 'repo');
+  const keys = await makeRepo(repo);
+  const storage = openSqliteStorage(join(dir, 'outpost.db'));
+  const close = async () => {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { ...keys, repo, storage, close };
+}
+
 async function pointer(dir: string) {
   const state = await loadRepoState(dir);
   return state.channels.signed.targets[channelPath('stable', 'digits')]?.custom?.outpost;
 }
 
-function post(app: FastifyInstance, path: string, body: unknown) {
-  return app.inject({
-    method: 'POST',
-    url: path,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${DEVICE}`, 'idempotency-key': randomUUID() },
-    payload: JSON.stringify(body),
-  });
-}
+/** A device's batch, with an Idempotency-Key of its own. */
+const send = (app: FastifyInstance, path: string, body: unknown) => post(app, path, body, deviceHeaders(randomUUID()));
 //#endregion
 
-type Engine = 'sqlite' | 'postgres';
-let postgres: Promise<PostgresForTests> | undefined;
-afterAll(async () => (await postgres)?.stop());
+const storages = testStorages();
 
-async function open(engine: Engine, dir: string): Promise<StorageAdapter> {
-  if (engine === 'sqlite') return openSqliteStorage(join(dir, 'outpost.db'));
-  postgres ??= startPostgres();
-  return openPostgresStorage(await (await postgres).createDatabase());
-}
-
-describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine) => {
+describe.each(ENGINES)('rollout decisions in %s', (engine) => {
   it('schema version 1 is upgraded to 2 (the decisions table) in place, its telemetry kept', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-migrate-'));
     try {
@@ -205,8 +186,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
         expect(check.pragma('user_version', { simple: true })).toBe(2);
         check.close();
       } else {
-        postgres ??= startPostgres();
-        const url = await (await postgres).createDatabase();
+        const url = await storages.postgresDatabase();
         const c = new pg.Client({ connectionString: url });
         await c.connect();
         await c.query(PG_SCHEMA_V1);
@@ -253,15 +233,12 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
   });
 
   it('the controller widens a healthy canary, aborts a failing one back to the previous version, and logs why', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-'));
-    const repo = join(dir, 'repo');
-    const { all, online } = await makeRepo(repo);
-    const storage = await open(engine, dir);
-    const app = createServer({
-      repo,
-      telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN, rateLimit: false },
+    const { app, storage, repo, close } = await openTelemetryServer({
+      prefix: 'outpost-rollout-',
+      storage: (dir) => storages.open(engine, dir),
+      telemetry: { rateLimit: false },
     });
-    await app.ready();
+    const { all, online } = await makeRepo(repo);
     // With only the online keys, not even the controller's own start could publish.
     expect(() => new RolloutController({ repo, storage, signers: all })).toThrow(/online keys only/);
     const controller = new RolloutController({ repo, storage, signers: online });
@@ -282,14 +259,14 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
 
       // Two devices: not enough. A second evaluation with the same reason logs nothing more.
       for (const dev of ['a', 'b']) {
-        expect((await post(app, '/v1/metrics', metricsBody(dev, undefined, { version: '1.1.0' }))).statusCode).toBe(
+        expect((await send(app, '/v1/metrics', metricsBody(dev, undefined, { version: '1.1.0' }))).statusCode).toBe(
           200,
         );
       }
       expect(await controller.evaluate()).toMatchObject([{ action: 'wait', reason: 'too-few-devices' }]);
       expect(await controller.evaluate()).toEqual([]);
       for (const dev of ['c', 'd', 'e', 'f', 'g', 'h']) {
-        await post(app, '/v1/metrics', metricsBody(dev, undefined, { version: dev < 'f' ? '1.1.0' : '1.0.0' }));
+        await send(app, '/v1/metrics', metricsBody(dev, undefined, { version: dev < 'f' ? '1.1.0' : '1.0.0' }));
       }
       const [widened] = await controller.evaluate();
       expect(widened).toMatchObject({ action: 'widen', fromBp: 1000, toBp: 5000, reason: 'healthy' });
@@ -304,8 +281,8 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
       // The canary now fails 10% of its runs: aborted, every device back on 1.0.0.
       for (const dev of ['a', 'b', 'c', 'd', 'e']) {
         const body = metricsBody(dev, undefined, { version: '1.1.0', errors: { RUN_FAILED: 2 } });
-        await post(app, '/v1/metrics', body);
-        await post(app, '/v1/logs', logsBody(dev, undefined, [{ version: '1.1.0', kind: 'activated', from: '1.0.0' }]));
+        await send(app, '/v1/metrics', body);
+        await send(app, '/v1/logs', logsBody(dev, undefined, [{ version: '1.1.0', kind: 'activated', from: '1.0.0' }]));
       }
       const [aborted] = await controller.evaluate();
       expect(aborted).toMatchObject({ action: 'abort', fromBp: 5000, toBp: 0, reason: 'error-rate' });
@@ -322,7 +299,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
       const res = await app.inject({
         method: 'GET',
         url: '/api/rollouts?since=0',
-        headers: { authorization: `Bearer ${ADMIN}` },
+        headers: auth(ADMIN_TOKEN),
       });
       expect(res.statusCode).toBe(200);
       const body = res.json<{ decisions: RolloutDecision[] }>();
@@ -330,23 +307,19 @@ describe.each<Engine>(['sqlite', 'postgres'])('rollout decisions in %s', (engine
       const noController = await app.inject({
         method: 'POST',
         url: '/api/rollouts/evaluate',
-        headers: { authorization: `Bearer ${ADMIN}` },
+        headers: auth(ADMIN_TOKEN),
       });
       expect(noController.statusCode).toBe(409);
       expect((await app.inject({ method: 'GET', url: '/api/rollouts' })).statusCode).toBe(401);
     } finally {
-      await app.close();
-      await storage.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
 
 describe('the online keys', () => {
   it('cannot change a signed plan or add a model: what they sign outside channels/ is refused', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-keys-'));
-    const repo = join(dir, 'repo');
-    const { online } = await makeRepo(repo);
+    const { repo, online, close } = await openRepo('outpost-rollout-keys-');
     try {
       const state = await loadRepoState(repo);
       await expect(
@@ -416,17 +389,14 @@ describe('the online keys', () => {
       );
       expect(rolloutPlanOf(state.targets.signed, 'digits', '1.1.0')).toEqual(PLAN);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
 
 describe('the timestamp', () => {
   it('is re-signed by the controller once half its lifetime has passed, and not before', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-ts-'));
-    const repo = join(dir, 'repo');
-    const { online } = await makeRepo(repo);
-    const storage = openSqliteStorage(join(dir, 'outpost.db'));
+    const { repo, online, storage, close } = await openRepo('outpost-rollout-ts-');
     try {
       const before = (await loadRepoState(repo)).timestamp.signed;
       let now = Date.now() + 11 * 3600_000;
@@ -439,18 +409,14 @@ describe('the timestamp', () => {
       expect(after.version).toBe(before.version + 1);
       expect(Date.parse(after.expires)).toBeGreaterThan(now + 23 * 3600_000);
     } finally {
-      await storage.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });
 
 describe('operator actions', () => {
   it('abort points the channel back for every device; a held repository lock refuses the change', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-rollout-ops-'));
-    const repo = join(dir, 'repo');
-    const { online } = await makeRepo(repo);
-    const storage = openSqliteStorage(join(dir, 'outpost.db'));
+    const { repo, online, storage, close } = await openRepo('outpost-rollout-ops-');
     try {
       const ch = { channel: 'stable', model: 'digits' };
       await startRollout({ repo, storage, signers: online, ...ch, version: '1.1.0' });
@@ -475,8 +441,7 @@ describe('operator actions', () => {
       });
       expect(await pointer(repo)).toMatchObject({ version: '1.1.0', rolloutBp: 1000 });
     } finally {
-      await storage.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });

@@ -1,25 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { IDEMPOTENCY_HEADER, RESOURCE, SERVICE_NAME } from '@outpost/protocol';
 import { describe, expect, it } from 'vitest';
 // The runtime's own recorder and OTLP builders (not hand-written bodies): what a device sends.
 import { attributes, logsRequest, metricsRequest } from '../../runtime/src/telemetry/otlp.js';
 import { Recorder } from '../../runtime/src/telemetry/recorder.js';
-import { createServer } from './server.js';
-import { openSqliteStorage } from './sqlite.js';
+import { ADMIN_TOKEN, auth, DEVICE_TOKEN, openTelemetryServer, post } from './testing/telemetry-server.js';
 
 describe('the runtime and the server agree on the wire', () => {
   it("the runtime's recorded runs, errors, loads, update events and drift are stored and charted as sent", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-wire-'));
-    await mkdir(join(dir, 'repo/metadata'), { recursive: true });
-    const storage = openSqliteStorage(join(dir, 'data/outpost.db'));
-    const app = createServer({
-      repo: join(dir, 'repo'),
-      telemetry: { storage, deviceTokens: ['dev'], adminToken: 'admin' },
-    });
-    await app.ready();
+    const { app, close } = await openTelemetryServer({ prefix: 'outpost-wire-' });
     try {
       const rec = new Recorder({ sampleRate: 1, drift: { threshold: 0.2, windowRuns: 50, inputs: false } });
       rec.setReference('digits', '1.1.0', { tensors: { probs: { edges: [0, 0.5, 1], counts: [90, 10] } } });
@@ -44,15 +33,10 @@ describe('the runtime and the server agree on the wire', () => {
         ['/v1/metrics', metricsRequest(base, (metricsId = randomUUID()), metrics), metricsId],
         ['/v1/logs', logsRequest(base, (logsId = randomUUID()), logs), logsId],
       ] as const) {
-        const res = await app.inject({
-          method: 'POST',
-          url: path,
-          headers: { 'content-type': 'application/json', authorization: 'Bearer dev', [IDEMPOTENCY_HEADER]: batchId },
-          payload: JSON.stringify(body),
-        });
+        const res = await post(app, path, body, { ...auth(DEVICE_TOKEN), [IDEMPOTENCY_HEADER]: batchId });
         expect(res.statusCode, res.body).toBe(200);
       }
-      const res = await app.inject({ method: 'GET', url: '/api/overview', headers: { authorization: 'Bearer admin' } });
+      const res = await app.inject({ method: 'GET', url: '/api/overview', headers: auth(ADMIN_TOKEN) });
       expect(res.statusCode).toBe(200);
       const o = res.json();
       expect(o.devices.map((d: { deviceId: string }) => d.deviceId)).toEqual(['device-a']);
@@ -67,9 +51,7 @@ describe('the runtime and the server agree on the wire', () => {
       expect(o.drift.length).toBeGreaterThan(0);
       expect(o.drift[0].psi).toBeGreaterThan(0.2);
     } finally {
-      await app.close();
-      await storage.close();
-      await rm(dir, { recursive: true, force: true });
+      await close();
     }
   });
 });

@@ -7,27 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { metricRows, type MetricsRequest } from './otlp.js';
 import { judgeRollout } from './rollout.js';
 import { openSqliteStorage } from './sqlite.js';
-import type { RolloutFigures } from './storage.js';
 import { differenceInterval, proportionInterval, quantileInterval } from './strategies.js';
 import { metricsBody, resource } from './testing/otlp-bodies.js';
+import { rolloutFigures as figures } from './testing/rollout-figures.js';
 
 const PLAN: RolloutPlan = { steps: [1000, 10000], minDevices: 3, minRuns: 50, minShadowAgreementBp: 9500 };
-const figures = (f: Partial<RolloutFigures> = {}): RolloutFigures => ({
-  sinceMs: 0,
-  devices: 5,
-  runs: 100,
-  errors: 0,
-  errorBp: 0,
-  activated: 5,
-  rolledBack: 0,
-  rollbackBp: 0,
-  p95Ms: 4,
-  previousP95Ms: 4,
-  p95RatioPct: 100,
-  driftWindows: 0,
-  driftPsiMilli: null,
-  ...f,
-});
 
 describe('confidence intervals of the A/B figures', () => {
   it('a proportion: Wald interval, clamped to [0, 1]', () => {

@@ -8,75 +8,44 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from './server.js';
-import { openPostgresStorage } from './postgres.js';
 import { openSqliteStorage } from './sqlite.js';
-import type { StorageAdapter } from './storage.js';
-import type { TelemetryOptions } from './telemetry.js';
 import { logsBody, metricsBody } from './testing/otlp-bodies.js';
-import { startPostgres, type PostgresForTests } from './testing/postgres-cluster.js';
+import { ENGINES, testStorages } from './testing/storages.js';
+import {
+  ADMIN_TOKEN,
+  auth,
+  DEVICE_TOKEN,
+  deviceHeaders,
+  openTelemetryServer,
+  post,
+  type TelemetryServer,
+} from './testing/telemetry-server.js';
 
 //#region tests
 /** The storage adapters every ingest and API test runs against. */
-type Engine = 'sqlite' | 'postgres';
-let postgres: Promise<PostgresForTests> | undefined;
-afterAll(async () => (await postgres)?.stop());
-
-async function openStorage(engine: Engine, dir: string): Promise<StorageAdapter> {
-  if (engine === 'sqlite') return openSqliteStorage(join(dir, 'data/outpost.db'));
-  postgres ??= startPostgres();
-  return openPostgresStorage(await (await postgres).createDatabase());
-}
-
-async function openApp(t: Partial<TelemetryOptions> = {}, engine: Engine = 'sqlite') {
-  const dir = await mkdtemp(join(tmpdir(), 'outpost-telemetry-'));
-  await mkdir(join(dir, 'repo/metadata'), { recursive: true });
-  const storage = await openStorage(engine, dir);
-  const app = createServer({
-    repo: join(dir, 'repo'),
-    telemetry: { storage, deviceTokens: [DEVICE], adminToken: ADMIN, ...t },
-  });
-  await app.ready();
-  const close = async () => {
-    await app.close();
-    await storage.close();
-    await rm(dir, { recursive: true, force: true });
-  };
-  return { app, storage, dir, close };
-}
-
-const DEVICE = 'fleet-token-1';
-const ADMIN = 'admin-token-1';
-const auth = (token: string) => ({ authorization: `Bearer ${token}` });
-
-function post(app: FastifyInstance, path: string, body: unknown, headers: Record<string, string> = auth(DEVICE)) {
-  return app.inject({
-    method: 'POST',
-    url: path,
-    headers: { 'content-type': 'application/json', ...headers },
-    payload: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-}
+const storages = testStorages();
 
 async function overview(app: FastifyInstance) {
-  const res = await app.inject({ method: 'GET', url: '/api/overview', headers: auth(ADMIN) });
+  const res = await app.inject({ method: 'GET', url: '/api/overview', headers: auth(ADMIN_TOKEN) });
   expect(res.statusCode).toBe(200);
   return res.json();
 }
 
-describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON) into %s', (engine) => {
-  let ctx: Awaited<ReturnType<typeof openApp>>;
+describe.each(ENGINES)('telemetry ingest (OTLP/HTTP JSON) into %s', (engine) => {
+  let ctx: TelemetryServer;
   beforeAll(async () => {
-    ctx = await openApp({}, engine);
+    ctx = await openTelemetryServer({ storage: (dir) => storages.open(engine, dir) });
   });
   afterAll(async () => ctx.close());
 
   it('stores metrics and logs, and the API answers devices, versions, latency, errors, rollbacks and drift', async () => {
     const { app } = ctx;
-    let res = await post(app, '/v1/metrics', metricsBody('dev-a', undefined, { errors: { RUN_FAILED: 2 } }), {
-      ...auth(DEVICE),
-      'idempotency-key': randomUUID(),
-    });
+    let res = await post(
+      app,
+      '/v1/metrics',
+      metricsBody('dev-a', undefined, { errors: { RUN_FAILED: 2 } }),
+      deviceHeaders(randomUUID()),
+    );
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({});
     res = await post(
@@ -139,7 +108,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON)
     const key = randomUUID();
     const body = metricsBody('dev-t2', undefined, { model: 't2', durations: [3, 3, 3] });
     for (let k = 0; k < 3; k++) {
-      const res = await post(app, '/v1/metrics', body, { ...auth(DEVICE), 'idempotency-key': key });
+      const res = await post(app, '/v1/metrics', body, deviceHeaders(key));
       expect(res.statusCode).toBe(200);
     }
     // Same id only in the resource, as a Collector in between would pass it on.
@@ -149,9 +118,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON)
     // Concurrent retries of one batch.
     const k2 = randomUUID();
     const same = metricsBody('dev-t2', k2, { model: 't2', durations: [3, 3] });
-    await Promise.all(
-      [1, 2, 3, 4].map(() => post(app, '/v1/metrics', same, { ...auth(DEVICE), 'idempotency-key': k2 })),
-    );
+    await Promise.all([1, 2, 3, 4].map(() => post(app, '/v1/metrics', same, deviceHeaders(k2))));
     const after = await storage.batchCount();
     expect(after.metrics - before.metrics).toBe(3);
     const health = await storage.health({ sinceMs: 0, model: 't2' });
@@ -165,14 +132,20 @@ describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON)
     const { app, storage } = ctx;
     const before = await storage.batchCount();
     const body = metricsBody('dev-v2', randomUUID());
-    for (const headers of [{}, auth('wrong'), auth(ADMIN), { authorization: DEVICE }, { authorization: 'Basic x' }]) {
+    for (const headers of [
+      {},
+      auth('wrong'),
+      auth(ADMIN_TOKEN),
+      { authorization: DEVICE_TOKEN },
+      { authorization: 'Basic x' },
+    ]) {
       const res = await post(app, '/v1/metrics', body, headers);
       expect(res.statusCode).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
       expect((await post(app, '/v1/logs', logsBody('dev-v2', randomUUID(), []), headers)).statusCode).toBe(401);
     }
     expect(await storage.batchCount()).toEqual(before);
-    for (const headers of [{}, auth(DEVICE), auth('wrong')]) {
+    for (const headers of [{}, auth(DEVICE_TOKEN), auth('wrong')]) {
       for (const url of ['/api/overview', '/api/devices', '/api/latency', '/api/status']) {
         expect((await app.inject({ method: 'GET', url, headers })).statusCode).toBe(401);
       }
@@ -200,17 +173,12 @@ describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON)
       expect(res.statusCode, body.slice(0, 60)).toBe(400);
     }
     expect(
-      (
-        await post(app, '/v1/metrics', metricsBody('dev-v3', randomUUID()), {
-          ...auth(DEVICE),
-          'idempotency-key': '../x',
-        })
-      ).statusCode,
+      (await post(app, '/v1/metrics', metricsBody('dev-v3', randomUUID()), deviceHeaders('../x'))).statusCode,
     ).toBe(400);
     const res = await app.inject({
       method: 'POST',
       url: '/v1/metrics',
-      headers: { ...auth(DEVICE), 'content-type': 'application/x-protobuf' },
+      headers: { ...auth(DEVICE_TOKEN), 'content-type': 'application/x-protobuf' },
       payload: Buffer.from([1, 2, 3]),
     });
     expect(res.statusCode).toBe(415);
@@ -221,7 +189,7 @@ describe.each<Engine>(['sqlite', 'postgres'])('telemetry ingest (OTLP/HTTP JSON)
 
 describe('dashboard', () => {
   it('serves the page at / and Chart.js from node_modules; the data stays behind the admin token', async () => {
-    const { app, close } = await openApp();
+    const { app, close } = await openTelemetryServer();
     try {
       const page = await app.inject({ method: 'GET', url: '/' });
       expect(page.statusCode).toBe(200);
@@ -241,7 +209,7 @@ describe('dashboard', () => {
 
 describe('telemetry limits and restarts', () => {
   it('rate-limits each device of a fleet on its own (429 with Retry-After)', async () => {
-    const { app, close } = await openApp({ rateLimit: { max: 2, timeWindowMs: 60_000 } });
+    const { app, close } = await openTelemetryServer({ telemetry: { rateLimit: { max: 2, timeWindowMs: 60_000 } } });
     try {
       const codes = [];
       for (let k = 0; k < 3; k++)
@@ -273,7 +241,7 @@ describe('telemetry limits and restarts', () => {
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const { port } = collector.address() as AddressInfo;
-    const { app, close } = await openApp({ forward: `http://127.0.0.1:${port}/otlp` });
+    const { app, close } = await openTelemetryServer({ telemetry: { forward: `http://127.0.0.1:${port}/otlp` } });
     try {
       const key = randomUUID();
       const body = metricsBody('dev-f', key);
@@ -289,7 +257,7 @@ describe('telemetry limits and restarts', () => {
       const metrics = got.find((g) => g.path.endsWith('metrics'))!;
       expect(metrics.key).toBe(key);
       expect(metrics.body).toEqual(body);
-      const status = await app.inject({ method: 'GET', url: '/api/status', headers: auth(ADMIN) });
+      const status = await app.inject({ method: 'GET', url: '/api/status', headers: auth(ADMIN_TOKEN) });
       expect(status.json().forward).toMatchObject({ forwarded: 2, failed: 0, pending: 0 });
     } finally {
       await close();
