@@ -10,7 +10,9 @@ const CHART_JS = 'chart.umd.min.js';
  * The fleet dashboard at `/`: one static page that asks for the admin token (kept in the tab's
  * sessionStorage), reads `/api/overview` every 10 s and draws it with Chart.js. Every value that
  * came from a device goes into the page as text, never as HTML. Its URLs are relative, so the
- * server can also be mounted under a path (the demo serves it at `/repo/`).
+ * server can also be mounted under a path (the demo serves it at `/repo/`). Its style and code are
+ * files of their own, never inline, so it works under a Content-Security-Policy without
+ * 'unsafe-inline' (the demo serves it under the README's strict one).
  */
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -18,13 +20,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Outpost fleet</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 1.5rem; color: #222; }
-  h1 { font-size: 1.3rem; } h2 { font-size: 1.05rem; margin-top: 1.6rem; }
-  table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd; text-align: left; }
-  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1.5rem; }
-  .muted { color: #777; } #login { margin: 2rem 0; }
-</style>
+<link rel="stylesheet" href="dashboard/dashboard.css">
 <script src="dashboard/chart.umd.min.js"></script>
 </head>
 <body>
@@ -43,8 +39,21 @@ const PAGE = `<!doctype html>
 <h2>Drift alerts</h2><table id="drift"></table>
 <h2>Devices seen</h2><table id="devices"></table>
 </main>
-<script>
-const $ = (id) => document.getElementById(id);
+<script src="dashboard/dashboard.js"></script>
+</body>
+</html>
+`;
+
+/** The page's style (`dashboard/dashboard.css`). */
+const STYLE = `body { font: 14px system-ui, sans-serif; margin: 1.5rem; color: #222; }
+h1 { font-size: 1.3rem; } h2 { font-size: 1.05rem; margin-top: 1.6rem; }
+table { border-collapse: collapse; } td, th { padding: .2rem .6rem; border-bottom: 1px solid #ddd; text-align: left; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 1.5rem; }
+.muted { color: #777; } #login { margin: 2rem 0; }
+`;
+
+/** The page's code (`dashboard/dashboard.js`), a classic script run after Chart.js's. */
+const SCRIPT = `const $ = (id) => document.getElementById(id);
 const charts = {};
 function table(id, head, rows) {
   const t = $(id);
@@ -117,17 +126,23 @@ async function refresh() {
 $('login').addEventListener('submit', (e) => { e.preventDefault(); sessionStorage.setItem('outpost-admin', $('token').value); refresh(); });
 refresh();
 setInterval(refresh, 10000);
-</script>
-</body>
-</html>
 `;
 
-/** Registers the dashboard page (`/`) and its chart library. The data stays behind the admin token. */
+/**
+ * Registers the dashboard page (`/`), its style and code, and its chart library. The data stays
+ * behind the admin token.
+ */
 export function dashboardRoutes(app: FastifyInstance): void {
   const chartFile = join(dirname(createRequire(import.meta.url).resolve('chart.js')), CHART_JS);
   let chart: Promise<Buffer> | undefined;
   app.get('/', async (_req, reply) =>
     reply.header('Content-Type', 'text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(PAGE),
+  );
+  app.get('/dashboard/dashboard.css', async (_req, reply) =>
+    reply.header('Content-Type', 'text/css; charset=utf-8').header('Cache-Control', 'no-cache').send(STYLE),
+  );
+  app.get('/dashboard/dashboard.js', async (_req, reply) =>
+    reply.header('Content-Type', 'text/javascript; charset=utf-8').header('Cache-Control', 'no-cache').send(SCRIPT),
   );
   app.get('/dashboard/chart.umd.min.js', async (_req, reply) => {
     chart ??= readFile(chartFile);

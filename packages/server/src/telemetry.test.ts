@@ -188,7 +188,7 @@ describe.each(ENGINES)('telemetry ingest (OTLP/HTTP JSON) into %s', (engine) => 
 });
 
 describe('dashboard', () => {
-  it('serves the page at / and Chart.js from node_modules; the data stays behind the admin token', async () => {
+  it('serves the page at /, its code and style as files, and Chart.js from node_modules; the data stays behind the admin token', async () => {
     const { app, close } = await openTelemetryServer();
     try {
       const page = await app.inject({ method: 'GET', url: '/' });
@@ -196,7 +196,17 @@ describe('dashboard', () => {
       expect(page.headers['content-type']).toMatch(/^text\/html/);
       // Relative URLs, so the server also works mounted under a path (the demo's /repo/).
       expect(page.body).toContain('src="dashboard/chart.umd.min.js"');
-      expect(page.body).toContain("fetch('api/overview'");
+      expect(page.body).toContain('src="dashboard/dashboard.js"');
+      expect(page.body).toContain('href="dashboard/dashboard.css"');
+      // Nothing inline, so the page works under a Content-Security-Policy without 'unsafe-inline'.
+      expect(page.body).not.toMatch(/<script>|<style|\sstyle=|\son[a-z]+=/);
+      const code = await app.inject({ method: 'GET', url: '/dashboard/dashboard.js' });
+      expect(code.statusCode).toBe(200);
+      expect(code.headers['content-type']).toMatch(/^text\/javascript/);
+      expect(code.body).toContain("fetch('api/overview'");
+      const style = await app.inject({ method: 'GET', url: '/dashboard/dashboard.css' });
+      expect(style.statusCode).toBe(200);
+      expect(style.headers['content-type']).toMatch(/^text\/css/);
       const chart = await app.inject({ method: 'GET', url: '/dashboard/chart.umd.min.js' });
       expect(chart.statusCode).toBe(200);
       expect(chart.body).toContain('Chart');
