@@ -270,3 +270,93 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   // behind shadow runs), which costs a whole shadow run per sample.
   expect(pOn).toBeLessThanOrEqual(pOff * 3);
 });
+
+test('a shadow worker that hangs: live runs go on unchanged; it is found, replaced and told without an update check, and comparing resumes', async ({
+  page,
+}) => {
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), undefined, { compare: COMPARE });
+  await repo.pointWith({
+    channel: 'stable',
+    model: 'digits',
+    version: '1.0.0',
+    rolloutBp: 10000,
+    shadow: { version: '1.1.0', sampleBp: 5000 },
+  });
+  const bodies = await telemetrySink(page);
+  // Runs 20 ms apart: room for a shadow run between two live ones even on a loaded machine.
+  // The Outpost worker's script, as this page serves it (from a runtime started and closed).
+  await page.evaluate(async () => (await window.outpost.createRuntime({ backends: ['wasm'] })).close());
+  const script = page
+    .workers()
+    .find((w) => w.url().includes('/worker/'))!
+    .url();
+  // Workers named in the order they start: the primary is outpost-1, the shadow's outpost-2.
+  await page.evaluate(
+    async ({ trustedRoot, script }) => {
+      const w = window as any;
+      let n = 0;
+      w.rt = await window.outpost.createRuntime({
+        repository: { url: '/repo', trustedRoot },
+        backends: ['wasm'],
+        updates: { checkEvery: 0, activate: 'now' },
+        telemetry: { endpoint: '/otlp', flushEvery: '1s' },
+        createWorker: () => new Worker(script, { type: 'module', name: `outpost-${++n}` }),
+      });
+      w.told = [] as string[];
+      w.rt.on('error', (e: { error: Error }) => w.told.push(e.error.message));
+      w.model = await w.rt.load('digits');
+    },
+    { trustedRoot: repo.trustedRoot, script },
+  );
+  const named = async (name: string) => {
+    for (const w of page.workers()) {
+      if (w.url().includes('ort-wasm')) continue;
+      const n = await Promise.race([
+        w.evaluate(() => self.name).catch(() => ''),
+        new Promise<string>((r) => setTimeout(() => r(''), 2000)),
+      ]);
+      if (n === name) return w;
+    }
+    return undefined;
+  };
+  await expect.poll(async () => (await named('outpost-2')) !== undefined, { timeout: 15_000 }).toBe(true);
+  expect((await phase(page, 100, 20)).differing).toBe(0);
+  await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(0);
+  await page.waitForTimeout(2500); // the last answers flushed
+  const before = agreementOf(bodies, '1.1.0').runs;
+
+  // The shadow's worker spins from its next task on: it never answers again.
+  await (await named('outpost-2'))!.evaluate(() =>
+    setTimeout(() => {
+      for (;;);
+    }, 0),
+  );
+  const hungAt = Date.now();
+  const during = await phase(page, 200, 5);
+  expect(during.differing).toBe(0);
+  await page.waitForTimeout(2500); // a telemetry flush: nothing new was compared
+  const stuck = agreementOf(bodies, '1.1.0').runs;
+  expect(stuck - before).toBeLessThanOrEqual(1);
+
+  // Within a heartbeat (10 s) and a ping (5 s), with no update check, the runtime finds it does
+  // not answer, tells the app, and starts another: outpost-3.
+  await expect.poll(async () => (await named('outpost-3')) !== undefined, { timeout: 30_000 }).toBe(true);
+  const replacedAfter = Date.now() - hungAt;
+  expect(await page.evaluate(() => (window as any).rt.updates.shadows())).toEqual({
+    digits: { name: 'digits', version: '1.1.0', sampleBp: 5000 },
+  });
+  expect(await page.evaluate(() => (window as any).told as string[])).toEqual([
+    expect.stringMatching(/shadow worker of digits 1\.1\.0 stopped answering/),
+  ]);
+  const after = await phase(page, 100, 20);
+  expect(after.differing).toBe(0);
+  await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(stuck + 5);
+  expect(agreementOf(bodies, '1.1.0').mean).toBe(1);
+  const p = (xs: number[]) => p95(xs).toFixed(3);
+  console.log(
+    `hung shadow: replaced ${replacedAfter} ms after it hung; live p95 ${p(during.times)} ms while it hung, ` +
+      `${p(after.times)} ms after; compared ${before} before, ` +
+      `${stuck - before} while hung, ${agreementOf(bodies, '1.1.0').runs - stuck} after the replacement`,
+  );
+});

@@ -1,4 +1,4 @@
-import type { ShadowPlan } from '@outpost/core';
+import { WorkerError, type ShadowPlan } from '@outpost/core';
 import * as Comlink from 'comlink';
 import type { Model, ModelHost } from './model.js';
 import type { WorkerHost } from './worker-host.js';
@@ -32,6 +32,9 @@ export class ShadowRunner {
   private readonly running = new Map<string, Running>();
   /** Syncs run one after the other: two at once would start two shadow workers for one model. */
   private queue: Promise<void> = Promise.resolve();
+  /** Pings the shadow workers between update checks (which may be hours apart). */
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
 
   constructor(
     private readonly host: ShadowHost,
@@ -45,7 +48,31 @@ export class ShadowRunner {
     return next;
   }
 
+  /**
+   * A shadow worker that stopped answering (hung in a run, or dead) is stopped, told to the app,
+   * and started again: a hung one would burn a core until the next check, slowing live runs.
+   */
+  private watch(): void {
+    const next = this.queue.then(async () => {
+      if (this.closed) return;
+      let replaced = false;
+      for (const [name, cur] of [...this.running]) {
+        if (await alive(cur.worker)) continue;
+        this.stop(name);
+        replaced = true;
+        this.onError(
+          name,
+          cur.plan.version,
+          new WorkerError(`The shadow worker of ${name} ${cur.plan.version} stopped answering: it was replaced`),
+        );
+      }
+      if (replaced) await this.syncAll();
+    });
+    this.queue = next.catch(() => undefined);
+  }
+
   private async syncAll(): Promise<void> {
+    if (this.closed) return;
     const names = new Set([...this.host.named().keys(), ...this.running.keys()]);
     for (const name of names) {
       try {
@@ -77,6 +104,7 @@ export class ShadowRunner {
     if (!cur) {
       cur = { plan, worker: await this.host.startWorker(), taps: new Map() };
       this.running.set(name, cur);
+      this.heartbeat ??= setInterval(() => this.watch(), HEARTBEAT_MS);
     }
     const { worker } = cur;
     for (const model of [...cur.taps.keys()]) {
@@ -104,6 +132,10 @@ export class ShadowRunner {
     const cur = this.running.get(name);
     if (!cur) return;
     this.running.delete(name);
+    if (this.running.size === 0) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+    }
     for (const t of cur.taps.values()) void t.host.guard(t.host.api.shadowUntap(t.id)).catch(() => undefined);
     cur.worker.terminate(new Error(`The shadow of ${name} stopped`));
   }
@@ -114,12 +146,15 @@ export class ShadowRunner {
   }
 
   close(): void {
+    this.closed = true;
     for (const name of [...this.running.keys()]) this.stop(name);
   }
 }
 
 /** How long a shadow worker may take to answer a ping (it may be in the middle of a run). */
 const PING_MS = 5000;
+/** How often running shadow workers are pinged between update checks. */
+const HEARTBEAT_MS = 10_000;
 
 /** Whether a worker answers within {@link PING_MS}. */
 async function alive(worker: WorkerHost): Promise<boolean> {
