@@ -1,4 +1,5 @@
 import { expect, test, type Page, type Worker } from '@playwright/test';
+import onnxProto from 'onnx-proto';
 import { clearStore, openHarness } from './helpers.js';
 
 // R4: worker supervision in Chromium. A worker that crashes, or hangs in a run past the
@@ -173,6 +174,84 @@ test('R4: a load that makes no progress past loadTimeout: the worker is replaced
   const told = (await errors(page)).filter((e) => e.source === 'worker');
   expect(told.map((e) => e.message).join('\n')).toMatch(/made no progress for 1500 ms/);
   console.log(`stalled load: done in ${loaded.ms.toFixed(0)} ms in the new worker`);
+});
+
+/** y = Expand(x, [n, n]); z = y + y; s = ReduceSum(z): a run asks for 2·n² floats. */
+function expandModel(): Buffer {
+  const { onnx } = onnxProto;
+  const tensor = (elemType: number, dim: number[]) => ({
+    tensorType: { elemType, shape: { dim: dim.map((dimValue) => ({ dimValue })) } },
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'memory-hog',
+      node: [
+        { opType: 'Expand', input: ['x', 'shape'], output: ['y'] },
+        { opType: 'Add', input: ['y', 'y'], output: ['z'] },
+        {
+          opType: 'ReduceSum',
+          input: ['z'],
+          output: ['s'],
+          attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+        },
+      ],
+      input: [
+        { name: 'x', type: tensor(1, [1]) },
+        { name: 'shape', type: tensor(7, [2]) },
+      ],
+      output: [{ name: 's', type: tensor(1, []) }],
+    },
+  });
+  return Buffer.from(onnx.ModelProto.encode(model).finish());
+}
+
+test('R4: a run that runs the worker out of memory fails typed; the worker is replaced (its memory given back) and later runs work', async ({
+  page,
+}) => {
+  await page.route('**/fixtures/memory-hog.onnx', (route) =>
+    route.fulfill({ status: 200, contentType: 'application/octet-stream', body: expandModel() }),
+  );
+  await start(page, {});
+  const first = await runOnce(page);
+  expect(first.ok).toBe(true);
+  const before = await outpostWorker(page);
+  const r = await page.evaluate(async () => {
+    const rt = (window as unknown as { rt: Awaited<ReturnType<typeof window.outpost.createRuntime>> }).rt;
+    const hog = await rt.load({ name: 'hog', version: '1', url: '/fixtures/memory-hog.onnx' });
+    const run = (n: number) =>
+      hog
+        .run({
+          x: { type: 'float32', data: Float32Array.from([1]), dims: [1] },
+          shape: { type: 'int64', data: BigInt64Array.from([BigInt(n), BigInt(n)]), dims: [2] },
+        })
+        .then(
+          (o) => ({ ok: true, s: (o.s!.data as Float32Array)[0] }),
+          (e: Error & { code?: string; cause?: { code?: string } }) => ({
+            ok: false,
+            name: e.name,
+            code: e.code,
+            cause: e.cause?.code,
+            message: e.message,
+          }),
+        );
+    const small = await run(100);
+    // 2 × 26,000² floats: 5.4 GB, past WebAssembly's 4 GiB.
+    const huge = await run(26_000);
+    const again = await run(100);
+    return { small, huge, again };
+  });
+  console.log(`out of memory: ${JSON.stringify(r.huge)}`);
+  expect(r.small).toEqual({ ok: true, s: 20_000 });
+  expect(r.huge).toMatchObject({ ok: false, name: 'WorkerError', code: 'WORKER_FAILED', cause: 'RUN_FAILED' });
+  expect(r.huge.message).toMatch(/ran out of memory/);
+  // The next call waited for the new worker, where both models were loaded again.
+  expect(r.again).toEqual({ ok: true, s: 20_000 });
+  expect(await runOnce(page)).toEqual({ ok: true, top: first.top });
+  const after = await outpostWorker(page, before);
+  expect(after).not.toBe(before);
+  expect((await errors(page)).map((e) => e.message).join('\n')).toMatch(/ran out of memory/);
 });
 
 test('R4: after maxRestarts in the window the circuit breaker opens: the model fails at once, the app is told; the restart is in telemetry', async ({

@@ -110,6 +110,19 @@ export async function startWorker(
       return failure !== undefined;
     },
     guardRun<T>(p: Promise<T>): Promise<T> {
+      // A run that exhausted the worker's WebAssembly memory fails as it is; the memory it grew
+      // to is never given back (wasm memory only grows), so the worker is replaced as well.
+      p = p.catch((err: unknown) => {
+        if (outOfMemory(err)) {
+          crashed(
+            new WorkerError(
+              `A run ran out of memory (${(err as Error).message}): the worker is replaced, which gives its memory back`,
+              { cause: err },
+            ),
+          );
+        }
+        throw err;
+      });
       const ms = options.runTimeoutMs ?? 0;
       if (!(ms > 0)) return guard(p);
       let t: ReturnType<typeof setTimeout> | undefined;
@@ -137,4 +150,10 @@ export async function startWorker(
     options.onCrash?.(host, reason, cause);
   };
   return host;
+}
+
+/** Whether a run failed because an allocation failed (onnxruntime's std::bad_alloc, a WebAssembly memory that could not grow). */
+export function outOfMemory(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof WorkerError) return false;
+  return /bad_alloc|out of memory|Cannot enlarge memory|could not allocate memory/i.test(err.message);
 }
