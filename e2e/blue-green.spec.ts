@@ -1,7 +1,6 @@
 import { expect, test } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
-import { GOLDEN, check, fp32, loadDigits, proxy, rebuilt, repoLog, s0, start } from './support/ota.js';
-import { TestRepo } from './support/test-repo.js';
+import { check, eachTestRepo, fp32, GOLDEN, loadDigits, proxy, rebuilt, repoLog, s0, start } from './support/ota.js';
+import type { TestRepo } from './support/test-repo.js';
 
 // Blue-green on one device with the tightest retention (keep: 1): the version the channel names
 // besides the active one (its `previous`, the other colour) stays verified in the store, so
@@ -10,16 +9,7 @@ import { TestRepo } from './support/test-repo.js';
 
 let repo: TestRepo;
 
-test.beforeEach(async ({ page }) => {
-  repo = await TestRepo.create();
-  await openHarness(page);
-  await clearStore(page);
-  await proxy(page, repo);
-});
-
-test.afterEach(async () => {
-  await repo.dispose();
-});
+eachTestRepo((r) => (repo = r));
 
 test('keep: 1 still keeps the colour the channel names as previous; flips both ways with no download', async ({
   page,

@@ -1,8 +1,8 @@
 import { expect, test, type Page } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
-import { check, fp32, loadDigits, proxy, rebuilt, s0, start } from './support/ota.js';
+import { openHarness } from './helpers.js';
+import { check, eachTestRepo, fp32, loadDigits, proxy, rebuilt, s0, start } from './support/ota.js';
 import type { RepoRequest } from './harness/repo-proxy.js';
-import { TestRepo } from './support/test-repo.js';
+import type { TestRepo } from './support/test-repo.js';
 
 // Downloads that survive what tabs go through: a reload mid-download (U11), a tab killed at any
 // step of an update (U14), and several tabs updating at once (U15).
@@ -47,16 +47,7 @@ const countRows = (page: Page, store: string) =>
     store,
   );
 
-test.beforeEach(async ({ page }) => {
-  repo = await TestRepo.create();
-  await openHarness(page);
-  await clearStore(page);
-  await proxy(page, repo);
-});
-
-test.afterEach(async () => {
-  await repo.dispose();
-});
+eachTestRepo((r) => (repo = r));
 
 test('U11 a reload mid-download resumes with Range from the saved offset; bytes on the wire <= 1.05x the file', async ({
   page,

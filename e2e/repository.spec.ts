@@ -1,24 +1,15 @@
 import { expect, test, type Page } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
+import { openHarness } from './helpers.js';
 import type { RepoRequest } from './harness/repo-proxy.js';
-import { GOLDEN, check, fp32, loadDigits, proxy, rebuilt, s0, start } from './support/ota.js';
-import { TestRepo } from './support/test-repo.js';
+import { check, eachTestRepo, fp32, GOLDEN, loadDigits, proxy, rebuilt, s0, start } from './support/ota.js';
+import type { TestRepo } from './support/test-repo.js';
 
 // The device's store under the repository: hostile metadata (U3, U10), eviction (S5),
 // retention (S6), and offline bundles for air-gapped devices.
 
 let repo: TestRepo;
 
-test.beforeEach(async ({ page }) => {
-  repo = await TestRepo.create();
-  await openHarness(page);
-  await clearStore(page);
-  await proxy(page, repo);
-});
-
-test.afterEach(async () => {
-  await repo.dispose();
-});
+eachTestRepo((r) => (repo = r));
 
 async function installed(page: Page) {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);

@@ -2,9 +2,8 @@ import { expect, test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
 import { METRIC, targetUrlPath } from '@outpost/protocol';
 import type onnxProto from 'onnx-proto';
-import { clearStore, openHarness } from './helpers.js';
-import { GOLDEN, SAMPLE, check, fp32, proxy, rebuilt } from './support/ota.js';
-import { TestRepo } from './support/test-repo.js';
+import { check, eachTestRepo, fp32, GOLDEN, proxy, rebuilt, SAMPLE } from './support/ota.js';
+import type { TestRepo } from './support/test-repo.js';
 
 // Shadow runs in Chromium against a real repository: the channel names a shadow version and a
 // sample; the runtime runs it in a worker of its own on that share of real inputs and reports
@@ -24,16 +23,7 @@ const COMPARE = { metric: 'top1' as const, output: 'logits' };
 const RUNS = 450;
 const PAIRS = 10;
 
-test.beforeEach(async ({ page }) => {
-  repo = await TestRepo.create();
-  await openHarness(page);
-  await clearStore(page);
-  await proxy(page, repo);
-});
-
-test.afterEach(async () => {
-  await repo.dispose();
-});
+eachTestRepo((r) => (repo = r));
 
 /** Collects the metrics bodies the page sends to /otlp (answered 200 here, sent nowhere else). */
 async function telemetrySink(page: Page): Promise<string[]> {

@@ -1,11 +1,11 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
 import {
-  GOLDEN,
   check,
+  eachTestRepo,
   fp32,
+  GOLDEN,
   loadDigits,
   nanWeights,
   proxy,
@@ -22,16 +22,7 @@ import { TestRepo } from './support/test-repo.js';
 
 let repo: TestRepo;
 
-test.beforeEach(async ({ page }) => {
-  repo = await TestRepo.create();
-  await openHarness(page);
-  await clearStore(page);
-  await proxy(page, repo);
-});
-
-test.afterEach(async () => {
-  await repo.dispose();
-});
+eachTestRepo((r) => (repo = r));
 
 test('by name: installs the channel version, then loads it from the store after a reload and offline', async ({
   page,

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { expect, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import onnxProto from 'onnx-proto';
-import type { TestRepo } from './test-repo.js';
+import { clearStore, openHarness } from '../helpers.js';
+import { TestRepo } from './test-repo.js';
 
 // Shared by the OTA specs: the models they publish and the page-side calls they make.
 
@@ -49,6 +50,26 @@ export const fp32 = (bytes: Uint8Array) => ({
   primary: true,
   bytes,
 });
+
+/**
+ * The hooks of every spec against a test repository: before each test a fresh {@link TestRepo},
+ * the harness opened with an empty store and its /repo proxied to that repository (told to `set`);
+ * after each, the repository removed.
+ */
+export function eachTestRepo(set: (repo: TestRepo) => void): void {
+  let repo: TestRepo | undefined;
+  test.beforeEach(async ({ page }) => {
+    repo = await TestRepo.create();
+    set(repo);
+    await openHarness(page);
+    await clearStore(page);
+    await proxy(page, repo);
+  });
+  test.afterEach(async () => {
+    await repo?.dispose();
+    repo = undefined;
+  });
+}
 
 /** Points the harness proxy at the repository, with faults. */
 export async function proxy(page: Page, repo: TestRepo, faults: Record<string, unknown> = {}) {
