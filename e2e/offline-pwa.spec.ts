@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { chromium, expect, test, type Page } from '@playwright/test';
 import Database from 'better-sqlite3';
 import config, { demoDir, demoPort } from '../playwright.config.js';
+import { exampleBuildDir } from '../examples/shared/host.js';
 import { rebuilt } from './support/ota.js';
 
 // The offline PWA (examples/offline-pwa), as a user meets it: a first visit online installs the
@@ -16,7 +17,8 @@ import { rebuilt } from './support/ota.js';
 
 const app = `http://127.0.0.1:${demoPort}/offline-pwa/`;
 const root = resolve(import.meta.dirname, '..');
-const dist = join(root, 'examples/offline-pwa/dist');
+// The build the examples' server serves (built for its own demo repository).
+const dist = exampleBuildDir('offline-pwa', demoDir);
 
 async function stroke(page: Page, points: [number, number][]): Promise<void> {
   const box = (await page.locator('#pad').boundingBox())!;

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sirv from 'sirv';
 import { build, type Connect, type Plugin, type PreviewServer, type ViteDevServer } from 'vite';
+import { demoRepoPaths } from './demo-repo.js';
 
 /**
  * The examples `npm start` serves side by side, each a Vite app of its own in `examples/<dir>/`
@@ -17,9 +18,19 @@ export const EXAMPLES = [
 const here = import.meta.dirname;
 
 /**
+ * Where the host builds an example: beside the demo repository (`OUTPOST_DEMO_DIR`), not in the
+ * example's own `dist/`, because a build holds that repository's trusted root. Two hosts at once
+ * (`npm start` and an e2e run, or two e2e runs) each serve their own builds rather than
+ * overwriting each other's with a root their repository does not match.
+ */
+export function exampleBuildDir(dir: string, demoDir = demoRepoPaths().dir): string {
+  return join(demoDir, 'builds', dir);
+}
+
+/**
  * Vite plugin of the examples' host (examples/vite.config.ts): when its server starts, builds
  * every example with its own config under `/<dir>/` (production builds: the PWA's service
- * worker and precache manifest exist only in a build) and serves each `dist/` there, with the
+ * worker and precache manifest exist only in a build) and serves each build there, with the
  * host's headers (cross-origin isolation from `outpost()`). The demo repository, its telemetry
  * and the fleet dashboard are served once, at `/repo/`, by the host's `demoRepo()`.
  */
@@ -55,9 +66,9 @@ export function examplesHost(): Plugin {
         configFile: join(root, 'vite.config.ts'),
         base: `/${e.dir}/`,
         logLevel: 'warn',
-        build: { outDir: join(root, 'dist'), emptyOutDir: true },
+        build: { outDir: exampleBuildDir(e.dir), emptyOutDir: true },
       });
-      const files = sirv(resolve(root, 'dist'), {
+      const files = sirv(exampleBuildDir(e.dir), {
         dev: true, // no in-memory cache: a rebuild is seen at once
         setHeaders: (res) => {
           for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
