@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { clearStore } from './helpers.js';
 
-// Every harness response carries the strict policy (see e2e/harness/fixtures.ts STRICT_CSP), so
+// Every harness response carries the strict policy (examples/shared/csp.ts STRICT_CSP), so
 // all specs run under it; this one checks the policy is really in force, in the page and in the
 // Outpost worker, and that loading and running a model violates nothing.
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { expect, test, type Page } from '@playwright/test';
 import onnxProto from 'onnx-proto';
 import config, { demoDir, demoPort } from '../playwright.config.js';
+import { expectStrictCsp, watchCsp, type CspWatch } from './support/csp.js';
 import { textClip } from './support/y4m.js';
 
 // The kiosk example (examples/kiosk-camera) in Chromium with a fake camera playing a clip this
@@ -33,6 +34,14 @@ test.afterAll(async () => {
 });
 
 const kiosk = `http://127.0.0.1:${demoPort}/kiosk-camera/?backends=wasm`;
+
+// The examples' server sends the README's strict Content-Security-Policy: whatever it refuses,
+// in the page or in its workers (Outpost's, ONNX Runtime's threads), fails the test.
+let csp: CspWatch;
+test.beforeEach(async ({ page }) => {
+  csp = await watchCsp(page);
+});
+test.afterEach(() => csp.expectNone());
 
 interface Seen {
   frame: number;
@@ -85,7 +94,7 @@ async function open(page: Page): Promise<void> {
       list.getEntries().forEach((e) => w.longTasks.push({ start: e.startTime, duration: e.duration })),
     ).observe({ type: 'longtask', buffered: true });
   });
-  await page.goto(kiosk);
+  expectStrictCsp(await page.goto(kiosk));
   await page.waitForSelector('body[data-streaming="true"]', { timeout: 90_000 });
 }
 

@@ -7,6 +7,7 @@ import { chromium, expect, test, type Page } from '@playwright/test';
 import Database from 'better-sqlite3';
 import config, { demoDir, demoPort } from '../playwright.config.js';
 import { exampleBuildDir } from '../examples/shared/host.js';
+import { expectStrictCsp, watchCsp } from './support/csp.js';
 import { rebuilt } from './support/ota.js';
 
 // The offline PWA (examples/offline-pwa), as a user meets it: a first visit online installs the
@@ -135,9 +136,13 @@ test('offline PWA: installs, precaches ORT, starts and infers offline, sends off
   const context = await chromium.launchPersistentContext(profile, { ...config.use?.launchOptions });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
+    // The examples' server sends the README's strict Content-Security-Policy: whatever it
+    // refuses, in the page, its workers or its service worker, fails the test (last step).
+    const csp = await watchCsp(page);
 
     await test.step('first visit, online: the service worker installs and controls the page', async () => {
-      await page.goto(app);
+      expectStrictCsp(await page.goto(app));
+      expectStrictCsp(await page.request.get(`${app}sw.js`));
       await ready(page);
       await expect(page.locator('#network')).toHaveText('online');
       await page.waitForSelector('body[data-offline-ready="true"]', { timeout: 60_000 });
@@ -187,6 +192,8 @@ test('offline PWA: installs, precaches ORT, starts and infers offline, sends off
       await expect(page.locator('#network')).toHaveText('offline');
       const nav = await page.reload();
       expect(nav?.fromServiceWorker()).toBe(true);
+      // The precached page keeps its policy: offline, the app runs under it still.
+      expectStrictCsp(nav);
       await ready(page);
       await expect(page.locator('#network')).toHaveText('offline');
       await expect(page.locator('#source')).toHaveText(/^from IndexedDB/);
@@ -259,6 +266,8 @@ test('offline PWA: installs, precaches ORT, starts and infers offline, sends off
       await drawOne(page);
       await context.setOffline(false);
     });
+
+    await test.step('nothing was refused under the strict CSP, online or offline', () => csp.expectNone());
   } finally {
     await context.close();
     await rm(profile, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test, type Page } from '@playwright/test';
 import { demoDir, demoPort } from '../playwright.config.js';
+import { expectStrictCsp, watchCsp, type CspWatch } from './support/csp.js';
 import { rebuilt } from './support/ota.js';
 
 // The web app of the README's first command (`npm start`): draw a digit, see the prediction,
@@ -24,6 +25,14 @@ test.use({
 const origin = `http://127.0.0.1:${demoPort}`;
 const demo = `${origin}/web-app/`;
 
+// The examples' server sends the README's strict Content-Security-Policy: whatever it refuses,
+// in the page or in its workers (Outpost's, ONNX Runtime's threads), fails the test.
+let csp: CspWatch;
+test.beforeEach(async ({ page }) => {
+  csp = await watchCsp(page);
+});
+test.afterEach(() => csp.expectNone());
+
 async function stroke(page: Page, points: [number, number][]): Promise<void> {
   const box = (await page.locator('#pad').boundingBox())!;
   const [first, ...rest] = points;
@@ -41,7 +50,7 @@ async function drawOne(page: Page): Promise<void> {
 }
 
 test('web app: drawing a 1 and a 0 gives 1 and 0, with the backend and latency shown', async ({ page }) => {
-  await page.goto(demo);
+  expectStrictCsp(await page.goto(demo));
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   await expect(page.locator('#backend')).toHaveText(/^wasm/);
 
@@ -150,9 +159,16 @@ test('web app: the page reports its telemetry to the demo server; the dashboard 
   await expect
     .poll(async () => (await overview())?.latency.find((r) => r.model === 'digits')?.runs ?? 0, { timeout: 30_000 })
     .toBeGreaterThan(0);
-  // The dashboard page itself, under the demo's /repo/ mount, with the admin token.
+  // The dashboard page itself, under the demo's /repo/ mount and the same policy: it asks for the
+  // admin token, then lists this device.
   const dash = await page.context().newPage();
-  await dash.goto(`${origin}/repo/`);
-  await expect(dash.locator('body')).toContainText(/token/i);
+  const dashCsp = await watchCsp(dash);
+  expectStrictCsp(await dash.goto(`${origin}/repo/`));
+  await dash.fill('#token', 'demo-admin');
+  await dash.click('#login button');
+  await expect(dash.locator('#main')).toBeVisible();
+  // Its first cell: a device id (a table with no rows says "none yet").
+  await expect(dash.locator('#devices td').first()).toHaveText(/^(?!none yet$)\S+/);
+  dashCsp.expectNone();
   await dash.close();
 });

@@ -1,5 +1,6 @@
 import { outpost } from '@outpost/vite';
 import { defineConfig } from 'vite';
+import { STRICT_CSP } from './shared/csp.js';
 import { demoRepo } from './shared/demo-repo.js';
 import { examplesHost } from './shared/host.js';
 
@@ -17,7 +18,12 @@ export default defineConfig({
     port: Number(process.env.PORT ?? 5173),
     host: process.env.HOST ?? 'localhost',
     strictPort: true,
-    // The examples' builds are served, not watched.
+    // Every response under the README's strict policy (the e2e harness's too), so the examples
+    // show that an app works under it, and their e2e specs fail on anything it refuses. The
+    // examples' builds and the repository at /repo/ (the dashboard too) get the server's headers.
+    headers: { 'Content-Security-Policy': STRICT_CSP },
+    // An example's own `vite build` output is not served here: the host's builds of the examples
+    // live in the demo folder, which demoRepo() keeps unwatched.
     watch: { ignored: ['**/dist/**'] },
   },
   build: { outDir: 'dist', emptyOutDir: true },

@@ -2,27 +2,11 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
+import { STRICT_CSP } from '../../examples/shared/csp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Packages whose "exports" hide their model files: read them from the workspace's node_modules.
 const modules = resolve(here, '../../node_modules');
-
-/**
- * The strict Content-Security-Policy every harness response carries, so every e2e spec runs
- * under it: no 'unsafe-eval' and no 'unsafe-inline'; WebAssembly compiles under
- * 'wasm-unsafe-eval'; workers, modules and fetches only from the page's own origin. The README
- * publishes this exact policy.
- */
-export const STRICT_CSP = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
-  "connect-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "object-src 'none'",
-  "base-uri 'self'",
-].join('; ');
 
 /** Model files the harness serves, from this repo and from devDependency packages. */
 export const MODEL_FILES: Record<string, string> = {
@@ -64,6 +48,7 @@ type Res = import('node:http').ServerResponse;
 
 function serve(url: string, method: string, res: Res, next: () => void, log: string[]): void {
   const path = url.split('?')[0]!;
+  // Every response under the README's strict policy, the one the examples are served under too.
   res.setHeader('content-security-policy', STRICT_CSP);
   if (path === '/__requests') {
     if (method === 'DELETE') log.length = 0;

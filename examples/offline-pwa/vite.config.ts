@@ -21,7 +21,9 @@ export default defineConfig({
     demoRepo(),
     VitePWA({
       // The page registers the worker itself (src/main.ts): no `virtual:pwa-register` import,
-      // which the examples' host, scanning every example's index.html, could not resolve.
+      // which the examples' host, scanning every example's index.html, could not resolve, and no
+      // inline registration script ('inline'), which the strict CSP the examples are served
+      // under refuses.
       injectRegister: false,
       manifest: {
         name: 'Outpost offline digits',
