@@ -109,12 +109,13 @@ async function refresh() {
   const ab = await fetch('api/ab', { headers: { Authorization: 'Bearer ' + token } });
   if (ab.ok) {
     const tests = (await ab.json()).tests;
-    const ci = (i, f) => (i.value == null ? 'n/a' : f(i.value) + ' [' + f(i.low) + ', ' + f(i.high) + ']');
-    const arm = (a) => a.version + ': ' + a.devices + ' devices, ' + a.runs + ' runs, errors ' + ci(a.errorRate, pct) +
-      ', p50 ' + ci(a.p50, ms) + ', p95 ' + ci(a.p95, ms) + (a.shadowAgreement == null ? '' : ', shadow agreement ' + pct(a.shadowAgreement));
-    table('ab', ['channel', 'model', 'arm B share', 'arm A', 'arm B', 'Δ error rate', 'Δ p50 ms', 'Δ p95 ms'],
+    const ci = (i, f) => (i.value == null ? 'n/a' : f(i.value) + ' [' + (i.low == null ? 'n/a' : f(i.low)) + ', ' +
+      (i.high == null ? 'n/a' : f(i.high)) + ']');
+    const arm = (a) => a.version + ': ' + a.devices + ' devices (' + a.reportingDevices + ' reporting), ' + a.runs +
+      ' runs, errors ' + ci(a.errorRate, pct) + ', p50 ' + ci(a.p50, ms) + ', p95 ' + ci(a.p95, ms) + (a.shadowAgreement == null ? '' : ', shadow agreement ' + pct(a.shadowAgreement));
+    table('ab', ['channel', 'model', 'arm B share', 'arm A', 'arm B', 'Δ error rate', 'Δ p50 ms', 'Δ p95 ms', 'notes'],
       tests.map((t) => [t.channel, t.model, (t.shareBp / 100).toFixed(2) + ' %', arm(t.a), arm(t.b),
-        ci(t.diff.errorRate, pct), ci(t.diff.p50, ms), ci(t.diff.p95, ms)]));
+        ci(t.diff.errorRate, pct), ci(t.diff.p50, ms), ci(t.diff.p95, ms), t.notes.join(' ')]));
     $('ab-method').textContent = tests[0] ? tests[0].method : '';
   }
   table('drift', ['when', 'device', 'model / version', 'tensor', 'PSI', 'KL'],

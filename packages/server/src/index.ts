@@ -13,16 +13,7 @@ export {
   startRollout,
 } from './rollout.js';
 export type { AbStatus, ArmFigures, Interval, StrategyOptions } from './strategies.js';
-export {
-  abFigures,
-  differenceInterval,
-  proportionInterval,
-  quantileInterval,
-  startAb,
-  startShadow,
-  stopAb,
-  stopShadow,
-} from './strategies.js';
+export { abFigures, compareArms, startAb, startShadow, stopAb, stopShadow } from './strategies.js';
 export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
 export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';
@@ -33,6 +24,8 @@ export type { SqliteStorageOptions } from './sqlite.js';
 export { DEFAULT_DATABASE, openSqliteStorage } from './sqlite.js';
 export type {
   DecisionQuery,
+  DeviceFigures,
+  DeviceFiguresQuery,
   DeviceRow,
   DriftRow,
   HealthRow,

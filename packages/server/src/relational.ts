@@ -2,6 +2,8 @@ import { EVENT, METRIC, SHADOW_METRIC_PREFIX } from '@outpost/protocol';
 import type { DeviceInfo, TelemetryBatch } from './otlp.js';
 import type {
   DecisionQuery,
+  DeviceFigures,
+  DeviceFiguresQuery,
   DeviceRow,
   DriftRow,
   HealthRow,
@@ -205,13 +207,16 @@ const MODEL_FILTER = '(CAST(@model AS TEXT) IS NULL OR model = @model)';
  * Cumulative series (temporality 2) report running totals: only the latest point of each series
  * counts. Delta points and gauges all count.
  */
-const latest = (cols: string) => `
+const latest = (cols: string, where = '') => `
 SELECT ${cols} FROM (
   SELECT *, CASE WHEN temporality = 2 THEN ROW_NUMBER() OVER (
     PARTITION BY device_id, metric, model, version, variant, backend, error_code, load_kind, tensor, start_ms
     ORDER BY time_ms DESC) ELSE 1 END AS rn
-  FROM points WHERE metric = @metric AND time_ms >= @sinceMs AND ${MODEL_FILTER}
+  FROM points WHERE metric = @metric AND time_ms >= @sinceMs AND ${MODEL_FILTER}${where}
 ) AS p WHERE rn = 1`;
+
+/** One version's points (for the per-device reads). */
+const OF_VERSION = ' AND version = @version';
 
 /** The dashboard's queries, with named parameters. */
 export const QUERIES = {
@@ -224,6 +229,9 @@ export const QUERIES = {
   latency: latest('model, version, backend, bounds, buckets, count, sum'),
   sums: `SELECT model, version, backend, error_code, SUM(value) AS total FROM (${latest('*')}) AS l
     GROUP BY model, version, backend, error_code`,
+  // One version's figures per device: the A/B intervals resample devices, not runs.
+  deviceSums: `SELECT device_id, SUM(value) AS total FROM (${latest('*', OF_VERSION)}) AS l GROUP BY device_id`,
+  deviceLatency: latest('device_id, bounds, buckets, count', OF_VERSION),
   updates: `SELECT model, version, update_kind, COUNT(*) AS n, COUNT(DISTINCT device_id) AS devices FROM events
     WHERE name = @name AND time_ms >= @sinceMs AND ${MODEL_FILTER}
     GROUP BY model, version, update_kind ORDER BY model, version`,
@@ -524,6 +532,37 @@ export abstract class TelemetryReads {
       f.driftPsiMean = d.mean;
     }
     return [...out.values()].filter((f) => f.model !== '' && f.version !== '');
+  }
+
+  async deviceFigures(q: DeviceFiguresQuery): Promise<DeviceFigures[]> {
+    type Sum = { device_id: string; total: number | null };
+    type Hist = { device_id: string; bounds: string | null; buckets: string | null; count: number | null };
+    const params = (metric: string) => queryParams(q, { metric, version: q.version });
+    const [runs, errors, hists] = await Promise.all([
+      this.#query<Sum>(QUERIES.deviceSums, params(METRIC.runs)),
+      this.#query<Sum>(QUERIES.deviceSums, params(METRIC.errors)),
+      this.#query<Hist>(QUERIES.deviceLatency, params(METRIC.runDuration)),
+    ]);
+    const out = new Map<string, DeviceFigures>();
+    const row = (deviceId: string) => {
+      let d = out.get(deviceId);
+      if (!d) out.set(deviceId, (d = { deviceId, runs: 0, errors: 0, runHistogram: null }));
+      return d;
+    };
+    for (const r of runs) row(r.device_id).runs += Number(r.total ?? 0);
+    for (const r of errors) row(r.device_id).errors += Number(r.total ?? 0);
+    // As versionFigures: only the histograms in the bounds of the most timed runs add up.
+    const timed = new Map<string, number>();
+    for (const r of hists) timed.set(r.bounds ?? '', (timed.get(r.bounds ?? '') ?? 0) + Number(r.count ?? 0));
+    const [top] = [...timed].sort(([b1, n1], [b2, n2]) => n2 - n1 || (b1 < b2 ? -1 : 1)).map(([b]) => b);
+    const bounds = JSON.parse(top || '[]') as number[];
+    for (const r of hists) {
+      if ((r.bounds ?? '') !== top) continue;
+      const d = row(r.device_id);
+      const h = (d.runHistogram ??= { bounds, buckets: new Array<number>(bounds.length + 1).fill(0) });
+      (JSON.parse(r.buckets ?? '[]') as number[]).forEach((c, i) => (h.buckets[i] = (h.buckets[i] ?? 0) + c));
+    }
+    return [...out.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : 0));
   }
 
   async decisions(q: DecisionQuery): Promise<RolloutDecision[]> {

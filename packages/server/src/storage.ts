@@ -87,6 +87,32 @@ export interface VersionFigures {
   shadowRatioMean: number | null;
 }
 
+/** Which device figures to read: one model version's, since a time. */
+export interface DeviceFiguresQuery {
+  /** Points at or after this time (ms since the epoch). */
+  sinceMs: number;
+  model: string;
+  version: string;
+}
+
+/**
+ * One device's figures of one model version in a window (all backends merged): what the A/B
+ * intervals resample, since runs of one device are not independent of each other.
+ */
+export interface DeviceFigures {
+  deviceId: string;
+  /** Runs that returned. */
+  runs: number;
+  /** Runs that failed, any code. */
+  errors: number;
+  /**
+   * The device's merged run duration histogram (ms bounds, counts), in the bounds most of the
+   * version's timed runs use (as {@link VersionFigures.runHistogram}), so that the histograms of
+   * a version's devices add up; null when the device has no timed runs in those bounds.
+   */
+  runHistogram: { bounds: number[]; buckets: number[] } | null;
+}
+
 /** What the rollout controller (or an operator through the CLI) did to a channel. */
 export type RolloutAction = 'start' | 'wait' | 'widen' | 'complete' | 'abort' | 'pause' | 'resume';
 
@@ -171,6 +197,8 @@ export interface StorageAdapter {
   drift(q: TelemetryQuery): Promise<DriftRow[]>;
   /** Runs, errors, p95 and drift per model version (backends merged), for the rollout controller. */
   versionFigures(q: TelemetryQuery): Promise<VersionFigures[]>;
+  /** One version's runs, errors and run duration histogram per device, for the A/B intervals. */
+  deviceFigures(q: DeviceFiguresQuery): Promise<DeviceFigures[]>;
   /** Stores a rollout decision. */
   addDecision(d: RolloutDecision): Promise<void>;
   /** Rollout decisions, newest first. */

@@ -44,7 +44,8 @@ const abUsage = `usage: outpost ab start  --repo <dir> --keys <dir> --name <mode
 An A/B test: --version runs on arm B, a stable share of the channel's devices (by a bucket of
 their install id keyed on the channel, independent of canary buckets); the others (arm A) run
 the channel's version. status shows each arm's devices, runs, error rate and p50/p95 latency and
-the difference B − A, each with a 95% interval (normal approximations; see the method line).
+the difference B − A, each with a 95% interval clustered by device (devices resampled; see the
+method line).
 
   start   put --version on arm B for --share-bp of the devices (default 5000); again to re-weight
   status  both arms' figures from the telemetry since --since (default: the last 7 days)
@@ -110,13 +111,15 @@ export const shadowCommand: Command = {
 };
 
 const fmt = (i: Interval, f: (x: number) => string) =>
-  i.value === null ? 'n/a' : `${f(i.value)} [${f(i.low!)}, ${f(i.high!)}]`;
+  i.value === null
+    ? 'n/a'
+    : `${f(i.value)} [${i.low === null ? 'n/a' : f(i.low)}, ${i.high === null ? 'n/a' : f(i.high)}]`;
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 function describeArm(name: string, a: ArmFigures): string {
   return (
-    `  arm ${name} ${a.version}: ${a.devices} devices, ${a.runs} runs, errors ${fmt(a.errorRate, pct)}, ` +
+    `  arm ${name} ${a.version}: ${a.devices} devices (${a.reportingDevices} reporting), ${a.runs} runs, errors ${fmt(a.errorRate, pct)}, ` +
     `p50 ${fmt(a.p50, ms)}, p95 ${fmt(a.p95, ms)}` +
     (a.shadowAgreement === null ? '' : `, shadow agreement ${pct(a.shadowAgreement)}`)
   );
@@ -128,6 +131,7 @@ function describeAb(t: AbStatus): string {
     describeArm('A', t.a),
     describeArm('B', t.b),
     `  B − A: errors ${fmt(t.diff.errorRate, pct)}, p50 ${fmt(t.diff.p50, ms)}, p95 ${fmt(t.diff.p95, ms)}`,
+    ...t.notes.map((n) => `  note: ${n}`),
     `  ${t.method}`,
   ].join('\n');
 }
