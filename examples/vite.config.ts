@@ -25,6 +25,12 @@ export default defineConfig({
     // An example's own `vite build` output is not served here: the host's builds of the examples
     // live in the demo folder, which demoRepo() keeps unwatched.
     watch: { ignored: ['**/dist/**'] },
+    // The demo folder (examples/.demo/) sits under this server's root: its keys, its telemetry
+    // database and its builds are never files this server hands out (the repository is served at
+    // /repo/ and the builds under /<dir>/ by the plugins). Vite's own defaults are kept.
+    fs: {
+      deny: ['.env', '.env.*', '*.{crt,pem,key,p12,pfx,cer,der}', '.npmrc', '.yarnrc.yml', '**/.git/**', '**/.demo/**'],
+    },
   },
   build: { outDir: 'dist', emptyOutDir: true },
 });
