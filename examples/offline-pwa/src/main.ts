@@ -2,12 +2,11 @@ import { createRuntime, type Model, type Runtime } from '@outpost/runtime';
 // The repository's trusted root, as in the web app (see ../../web-app/src/main.ts): a real app
 // ships its 1.root.json in the bundle; the demo's plugin provides the one it made at start.
 import trustedRoot from 'virtual:outpost-demo/trusted-root';
-// The same MNIST-style preprocessing as the web app: one implementation for both examples.
-import { toModelInput } from '../../web-app/src/preprocess.js';
+// The web app's digit pad (drawing, MNIST-style preprocessing, classifying as the user draws).
+import { DigitPad } from '../../shared/digit-pad.js';
 
-const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
-const ctx = pad.getContext('2d', { willReadFrequently: true })!;
 const el = (id: string) => document.getElementById(id)!;
+const pad = new DigitPad(document.querySelector<HTMLCanvasElement>('#pad')!, report);
 
 //#region offline: network state and the service worker
 
@@ -97,105 +96,6 @@ function watchTelemetry(): void {
 
 //#endregion
 
-//#region the digit pad (as in the web app)
-
-/** Bumped on every clear, so a run that was in flight then does not show its stale answer. */
-let drawingId = 0;
-
-function clearPad(): void {
-  drawingId++;
-  ctx.fillStyle = '#000';
-  ctx.fillRect(0, 0, pad.width, pad.height);
-  el('prediction').textContent = '?';
-  el('bars').replaceChildren();
-}
-
-function softmax(logits: Float32Array): number[] {
-  const max = Math.max(...logits);
-  const exps = Array.from(logits, (v) => Math.exp(v - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}
-
-function show(probs: number[], ms: number): void {
-  const best = probs.indexOf(Math.max(...probs));
-  el('prediction').textContent = String(best);
-  el('latency').textContent = `${ms.toFixed(2)} ms`;
-  el('bars').replaceChildren(
-    ...probs.map((p, digit) => {
-      const li = document.createElement('li');
-      const bar = document.createElement('span');
-      bar.style.width = `${Math.round(p * 100)}%`;
-      li.append(`${digit}`, bar, `${(p * 100).toFixed(1)}%`);
-      return li;
-    }),
-  );
-}
-
-/** Classifies the pad while the user draws; the newest drawing wins while a run is in flight. */
-function classifier(model: Model) {
-  let busy = false;
-  let dirty = false;
-  const run = async (): Promise<void> => {
-    const x = toModelInput(pad);
-    if (!x) return;
-    busy = true;
-    const id = drawingId;
-    const t0 = performance.now();
-    try {
-      const out = await model.run({ x: { type: 'float32', data: x, dims: [1, 1, 28, 28] } }, { transfer: true });
-      if (id === drawingId) show(softmax(out.logits!.data as Float32Array), performance.now() - t0);
-    } finally {
-      busy = false;
-    }
-    if (dirty) {
-      dirty = false;
-      await run();
-    }
-  };
-  return () => {
-    if (busy) dirty = true;
-    else run().catch(report);
-  };
-}
-
-function attachPad(classify: () => void): void {
-  let drawing = false;
-  let last: { x: number; y: number } | null = null;
-  const at = (e: PointerEvent) => {
-    const r = pad.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) * pad.width) / r.width, y: ((e.clientY - r.top) * pad.height) / r.height };
-  };
-  pad.addEventListener('pointerdown', (e) => {
-    drawing = true;
-    last = at(e);
-    pad.setPointerCapture(e.pointerId);
-  });
-  pad.addEventListener('pointermove', (e) => {
-    if (!drawing || !last) return;
-    const p = at(e);
-    ctx.strokeStyle = '#fff';
-    ctx.lineWidth = 18;
-    ctx.lineCap = 'round';
-    ctx.beginPath();
-    ctx.moveTo(last.x, last.y);
-    ctx.lineTo(p.x, p.y);
-    ctx.stroke();
-    last = p;
-    classify();
-  });
-  const stop = () => {
-    drawing = false;
-    last = null;
-    classify();
-  };
-  pad.addEventListener('pointerup', stop);
-  pad.addEventListener('pointercancel', stop);
-  el('clear').addEventListener('click', clearPad);
-}
-
-//#endregion
-
 function report(err: unknown): void {
   el('backend').textContent = `error: ${err instanceof Error ? err.message : String(err)}`;
 }
@@ -249,7 +149,7 @@ async function start(): Promise<void> {
   addEventListener('online', showNetwork);
   addEventListener('offline', showNetwork);
   watchServiceWorker();
-  clearPad();
+  pad.clear();
   const rt = await createRuntime({
     repository: { url: '/repo/', trustedRoot },
     channel: 'stable',
@@ -268,9 +168,9 @@ async function start(): Promise<void> {
   showModel(model);
   el('source').textContent =
     `from ${model.source === 'cache' ? 'IndexedDB' : 'the repository'} in ${model.timings.total.toFixed(0)} ms`;
-  const classify = classifier(model);
+  const classify = pad.classifier(model);
   watchUpdates(rt, model, classify);
-  attachPad(classify);
+  pad.attach(classify);
   document.body.dataset.ready = 'true';
 }
 

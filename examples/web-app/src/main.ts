@@ -5,75 +5,10 @@ import { createRuntime, type Model, type Runtime } from '@outpost/runtime';
 // start (see ../../shared/demo-repo.ts), so its Vite plugin provides the file under this name at build time.
 import trustedRoot from 'virtual:outpost-demo/trusted-root';
 import { ocrInput, samplePicture, textBoxes } from './ocr.js';
-import { toModelInput } from './preprocess.js';
+import { DigitPad } from '../../shared/digit-pad.js';
 
-const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
-const ctx = pad.getContext('2d', { willReadFrequently: true })!;
 const el = (id: string) => document.getElementById(id)!;
-
-/** Bumped on every clear, so a run that was in flight then does not show its stale answer. */
-let drawingId = 0;
-
-function clearPad(): void {
-  drawingId++;
-  ctx.fillStyle = '#000';
-  ctx.fillRect(0, 0, pad.width, pad.height);
-  el('prediction').textContent = '?';
-  el('bars').replaceChildren();
-}
-
-function softmax(logits: Float32Array): number[] {
-  const max = Math.max(...logits);
-  const exps = Array.from(logits, (v) => Math.exp(v - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / sum);
-}
-
-function show(probs: number[], ms: number): void {
-  const best = probs.indexOf(Math.max(...probs));
-  el('prediction').textContent = String(best);
-  el('latency').textContent = `${ms.toFixed(2)} ms`;
-  el('bars').replaceChildren(
-    ...probs.map((p, digit) => {
-      const li = document.createElement('li');
-      const bar = document.createElement('span');
-      bar.style.width = `${Math.round(p * 100)}%`;
-      li.append(`${digit}`, bar, `${(p * 100).toFixed(1)}%`);
-      return li;
-    }),
-  );
-}
-
-/**
- * Classifies the pad while the user draws. A run takes well under a frame, but the drawing
- * never waits for it: when a run is in flight the newest drawing is classified next and
- * intermediate ones are skipped.
- */
-function classifier(model: Model) {
-  let busy = false;
-  let dirty = false;
-  const run = async (): Promise<void> => {
-    const x = toModelInput(pad);
-    if (!x) return;
-    busy = true;
-    const id = drawingId;
-    const t0 = performance.now();
-    try {
-      const out = await model.run({ x: { type: 'float32', data: x, dims: [1, 1, 28, 28] } }, { transfer: true });
-      if (id === drawingId) show(softmax(out.logits!.data as Float32Array), performance.now() - t0);
-    } finally {
-      busy = false;
-    }
-    if (dirty) {
-      dirty = false;
-      await run();
-    }
-  };
-  return () => {
-    if (busy) dirty = true;
-    else run().catch(report);
-  };
-}
+const pad = new DigitPad(document.querySelector<HTMLCanvasElement>('#pad')!, report);
 
 function report(err: unknown): void {
   el('backend').textContent = `error: ${err instanceof Error ? err.message : String(err)}`;
@@ -162,7 +97,7 @@ function watchUpdates(rt: Runtime, model: Model, onSwitch: () => void): void {
 }
 
 async function start(): Promise<void> {
-  clearPad();
+  pad.clear();
   const rt = await createRuntime({
     repository: { url: '/repo', trustedRoot },
     channel: 'stable',
@@ -176,42 +111,11 @@ async function start(): Promise<void> {
   showModel(model);
   el('source').textContent =
     `from ${model.source === 'cache' ? 'IndexedDB' : 'the repository'} in ${model.timings.total.toFixed(0)} ms`;
-  const classify = classifier(model);
+  const classify = pad.classifier(model);
   // A new version takes over between two runs; the drawing on the pad is classified again by it.
   watchUpdates(rt, model, classify);
 
-  let drawing = false;
-  let last: { x: number; y: number } | null = null;
-  const at = (e: PointerEvent) => {
-    const r = pad.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) * pad.width) / r.width, y: ((e.clientY - r.top) * pad.height) / r.height };
-  };
-  pad.addEventListener('pointerdown', (e) => {
-    drawing = true;
-    last = at(e);
-    pad.setPointerCapture(e.pointerId);
-  });
-  pad.addEventListener('pointermove', (e) => {
-    if (!drawing || !last) return;
-    const p = at(e);
-    ctx.strokeStyle = '#fff';
-    ctx.lineWidth = 18;
-    ctx.lineCap = 'round';
-    ctx.beginPath();
-    ctx.moveTo(last.x, last.y);
-    ctx.lineTo(p.x, p.y);
-    ctx.stroke();
-    last = p;
-    classify();
-  });
-  const stop = () => {
-    drawing = false;
-    last = null;
-    classify();
-  };
-  pad.addEventListener('pointerup', stop);
-  pad.addEventListener('pointercancel', stop);
-  el('clear').addEventListener('click', clearPad);
+  pad.attach(classify);
 
   const findText = textFinder(rt);
   const ocrFailed = (err: unknown) =>
