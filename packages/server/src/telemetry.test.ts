@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DASHBOARD_CSP } from './dashboard.js';
 import { openSqliteStorage } from './sqlite.js';
 import { logsBody, metricsBody } from './testing/otlp-bodies.js';
 import { ENGINES, testStorages } from './testing/storages.js';
@@ -200,6 +201,11 @@ describe('dashboard', () => {
       expect(page.body).toContain('href="dashboard/dashboard.css"');
       // Nothing inline, so the page works under a Content-Security-Policy without 'unsafe-inline'.
       expect(page.body).not.toMatch(/<script>|<style|\sstyle=|\son[a-z]+=/);
+      // And the server says so itself: a policy without 'unsafe-inline' or eval, never framed.
+      expect(page.headers['content-security-policy']).toBe(DASHBOARD_CSP);
+      expect(page.headers['content-security-policy']).not.toMatch(/unsafe-inline|unsafe-eval/);
+      expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(page.headers['x-content-type-options']).toBe('nosniff');
       const code = await app.inject({ method: 'GET', url: '/dashboard/dashboard.js' });
       expect(code.statusCode).toBe(200);
       expect(code.headers['content-type']).toMatch(/^text\/javascript/);
