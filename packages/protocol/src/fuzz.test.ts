@@ -120,6 +120,10 @@ function mutateJson(r: Rng, value: unknown): unknown {
     for (const k of p.slice(0, -1)) parent = parent?.[k];
     if (!parent || typeof parent !== 'object') continue;
     const key = p[p.length - 1]!;
+    // A path from before an earlier edit may now lead into an array by a name (an object's
+    // `length` field under a value replaced by an array): setting that would be the generator's
+    // RangeError, not a case.
+    if (Array.isArray(parent) && typeof key !== 'number') continue;
     switch (r.int(5)) {
       case 0:
         if (Array.isArray(parent)) parent.splice(Number(key), 1);
