@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test, type Page } from '@playwright/test';
+import { DASHBOARD_CSP } from '@outpost/server';
 import { demoDir, demoPort } from '../playwright.config.js';
 import { expectStrictCsp, watchCsp, type CspWatch } from './support/csp.js';
 import { rebuilt } from './support/ota.js';
@@ -159,11 +160,12 @@ test('web app: the page reports its telemetry to the demo server; the dashboard 
   await expect
     .poll(async () => (await overview())?.latency.find((r) => r.model === 'digits')?.runs ?? 0, { timeout: 30_000 })
     .toBeGreaterThan(0);
-  // The dashboard page itself, under the demo's /repo/ mount and the same policy: it asks for the
-  // admin token, then lists this device.
+  // The dashboard page itself, under the demo's /repo/ mount: `outpost serve` sends its page with
+  // a policy of its own (stricter: no WebAssembly, never framed), its code under the demo's. It
+  // asks for the admin token, then lists this device.
   const dash = await page.context().newPage();
-  const dashCsp = await watchCsp(dash);
-  expectStrictCsp(await dash.goto(`${origin}/repo/`));
+  const dashCsp = await watchCsp(dash, [DASHBOARD_CSP]);
+  expectStrictCsp(await dash.goto(`${origin}/repo/`), DASHBOARD_CSP);
   await dash.fill('#token', 'demo-admin');
   await dash.click('#login button');
   await expect(dash.locator('#main')).toBeVisible();

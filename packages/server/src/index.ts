@@ -14,6 +14,7 @@ export {
 } from './rollout.js';
 export type { AbStatus, ArmFigures, Interval, StrategyOptions } from './strategies.js';
 export { abFigures, compareArms, startAb, startShadow, stopAb, stopShadow } from './strategies.js';
+export { DASHBOARD_CSP } from './dashboard.js';
 export type { ServerOptions } from './server.js';
 export { createServer } from './server.js';
 export type { DeviceInfo, EventRecord, MetricPoint, Subject, TelemetryBatch } from './otlp.js';
