@@ -10,6 +10,7 @@ import { addRelease, encodeEnvelope, setChannel } from './repository.js';
 import { signMetadata } from './sign.js';
 import { MemoryRepo } from './test-repo.js';
 import { TrustedSet, refreshMetadata, type MetadataFetcher } from './trust.js';
+import { rng, type Rng } from '../../core/src/testing/rng.js';
 
 // Fuzzing of everything that reads untrusted repository bytes (RELIABILITY U3, U10, R1): a real
 // repository written by this package's own functions, its files mutated thousands of times (bit
@@ -22,21 +23,6 @@ const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 /** Milliseconds per fuzz block; FUZZ_MS raises it for a longer local run. */
 const BUDGET = Number(process.env.FUZZ_MS ?? 1500);
 const T0 = Date.UTC(2026, 10, 1);
-
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
-type Rng = ReturnType<typeof rng>;
 
 function mutateBytes(r: Rng, src: Uint8Array): Uint8Array {
   const b = new Uint8Array(src);

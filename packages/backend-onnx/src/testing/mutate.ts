@@ -3,20 +3,9 @@
 // varint or length rewritten absurd, nested down to tensors and nodes. Test support: left out
 // of the package's build.
 
-/** A seeded PRNG (mulberry32): a seed reproduces a run. */
-export function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]! };
-}
-export type Rng = ReturnType<typeof rng>;
+import type { Rng } from '../../../core/src/testing/rng.js';
+
+export { rng, type Rng } from '../../../core/src/testing/rng.js';
 
 /** A protobuf field: where the varint holding its value (wire 0) or length (wire 2) is. */
 export interface Field {
