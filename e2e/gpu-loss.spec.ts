@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { clearStore, openHarness } from './helpers.js';
+import { clearStore, openHarness, workersNamed } from './helpers.js';
 
 // R5: the WebGPU device is lost under a model (here a real GPUDevice.destroy() on the device
 // onnxruntime-web runs on, in the worker; Chromium's WebGPU is SwiftShader on this machine). A run
@@ -45,13 +45,7 @@ test('R5: a lost WebGPU device fails the run (never zeros), the model moves to W
   // The device onnxruntime-web's WebGPU sessions use, destroyed in the worker: the module the
   // worker imported is the one at the same URL, so importing it again gives the same `env`.
   let destroyed = false;
-  for (const w of page.workers()) {
-    if (w.url().includes('ort-wasm')) continue;
-    const name = await Promise.race([
-      w.evaluate(() => self.name).catch(() => ''),
-      new Promise<string>((r) => setTimeout(() => r(''), 2000)),
-    ]);
-    if (name !== 'outpost') continue;
+  for (const w of await workersNamed(page, 'outpost')) {
     destroyed = await w.evaluate(async () => {
       const url = performance
         .getEntriesByType('resource')

@@ -1,4 +1,4 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, type Page, type Worker } from '@playwright/test';
 
 /** Opens the harness page and waits until `window.outpost` is there. */
 export async function openHarness(page: Page, path = '/'): Promise<void> {
@@ -33,4 +33,34 @@ export async function clearStore(page: Page): Promise<void> {
       ),
     );
   });
+}
+
+/**
+ * The page's workers named `name` (the runtime names its workers 'outpost'), in the order they
+ * started. onnxruntime's thread workers are left out by URL: blocked in Atomics.wait, they never
+ * answer an evaluate. Every ask is bounded (`askMs`), as a worker may be hung on purpose.
+ */
+export async function workersNamed(page: Page, name: string, askMs = 2000): Promise<Worker[]> {
+  const named = await Promise.all(
+    page
+      .workers()
+      .filter((w) => !w.url().includes('ort-wasm'))
+      .map(async (w) => ({
+        w,
+        name: await Promise.race([
+          w.evaluate(() => self.name).catch(() => ''),
+          new Promise<string>((r) => setTimeout(() => r(''), askMs)),
+        ]),
+      })),
+  );
+  return named.filter((x) => x.name === name).map((x) => x.w);
+}
+
+/** Makes `worker` spin forever from its next task on: it never answers again (a hung worker). */
+export async function spin(worker: Worker): Promise<void> {
+  await worker.evaluate(() =>
+    setTimeout(() => {
+      for (;;);
+    }, 0),
+  );
 }

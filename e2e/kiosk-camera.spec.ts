@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { expect, test, type Page } from '@playwright/test';
 import onnxProto from 'onnx-proto';
 import config, { demoDir, demoPort } from '../playwright.config.js';
+import { workersNamed } from './helpers.js';
 import { expectStrictCsp, watchCsp, type CspWatch } from './support/csp.js';
 import { textClip } from './support/y4m.js';
 
@@ -233,22 +234,8 @@ function outage(results: Seen[], since: number): number {
   return longest;
 }
 
-/**
- * The workers of the Outpost runtime (named 'outpost'). onnxruntime's thread workers are left
- * alone: blocked in Atomics.wait, they never answer an evaluate.
- */
-async function outpostWorkers(page: Page) {
-  const named = await Promise.all(
-    page
-      .workers()
-      .filter((w) => !w.url().includes('ort-wasm'))
-      .map(async (w) => ({
-        w,
-        name: await Promise.race([w.evaluate(() => self.name).catch(() => ''), sleep(3000).then(() => '')]),
-      })),
-  );
-  return named.filter((x) => x.name === 'outpost').map((x) => x.w);
-}
+/** The workers of the Outpost runtime. */
+const outpostWorkers = (page: Page) => workersNamed(page, 'outpost', 3000);
 
 test('kiosk: the watchdog rebuilds the pipeline after a crashed worker and after a silently vanished one, and says so', async ({
   page,

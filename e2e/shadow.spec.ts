@@ -2,6 +2,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
 import { METRIC, targetUrlPath } from '@outpost/protocol';
 import type onnxProto from 'onnx-proto';
+import { spin, workersNamed } from './helpers.js';
 import { check, eachTestRepo, fp32, GOLDEN, proxy, rebuilt, SAMPLE } from './support/ota.js';
 import type { TestRepo } from './support/test-repo.js';
 
@@ -302,17 +303,7 @@ test('a shadow worker that hangs: live runs go on unchanged; it is found, replac
     },
     { trustedRoot: repo.trustedRoot, script },
   );
-  const named = async (name: string) => {
-    for (const w of page.workers()) {
-      if (w.url().includes('ort-wasm')) continue;
-      const n = await Promise.race([
-        w.evaluate(() => self.name).catch(() => ''),
-        new Promise<string>((r) => setTimeout(() => r(''), 2000)),
-      ]);
-      if (n === name) return w;
-    }
-    return undefined;
-  };
+  const named = async (name: string) => (await workersNamed(page, name))[0];
   await expect.poll(async () => (await named('outpost-2')) !== undefined, { timeout: 15_000 }).toBe(true);
   expect((await phase(page, 100, 20)).differing).toBe(0);
   await expect.poll(() => agreementOf(bodies, '1.1.0').runs, { timeout: 15_000 }).toBeGreaterThan(0);
@@ -320,11 +311,7 @@ test('a shadow worker that hangs: live runs go on unchanged; it is found, replac
   const before = agreementOf(bodies, '1.1.0').runs;
 
   // The shadow's worker spins from its next task on: it never answers again.
-  await (await named('outpost-2'))!.evaluate(() =>
-    setTimeout(() => {
-      for (;;);
-    }, 0),
-  );
+  await spin((await named('outpost-2'))!);
   const hungAt = Date.now();
   const during = await phase(page, 200, 5);
   expect(during.differing).toBe(0);

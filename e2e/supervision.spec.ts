@@ -1,6 +1,6 @@
 import { expect, test, type Page, type Worker } from '@playwright/test';
 import onnxProto from 'onnx-proto';
-import { clearStore, openHarness } from './helpers.js';
+import { clearStore, openHarness, spin, workersNamed } from './helpers.js';
 
 // R4: worker supervision in Chromium. A worker that crashes, or hangs in a run past the
 // supervision timeout, is replaced: pending calls reject with a WorkerError, a new worker starts
@@ -12,22 +12,13 @@ test.beforeEach(async ({ page }) => {
   await clearStore(page);
 });
 
-/** The Outpost worker Chromium runs now (named 'outpost'). ORT's thread workers, blocked in
- * Atomics.wait, never answer an evaluate: they are left out by URL, and every ask is bounded. */
+/** The Outpost worker Chromium runs now (other than `not`), once there is one. */
 async function outpostWorker(page: Page, not?: Worker): Promise<Worker> {
   let found: Worker | undefined;
-  const nameOf = (w: Worker) =>
-    Promise.race([
-      w.evaluate(() => self.name).catch(() => ''),
-      new Promise<string>((resolve) => setTimeout(() => resolve(''), 2000)),
-    ]);
   await expect
     .poll(
       async () => {
-        for (const w of page.workers()) {
-          if (w === not || w.url().includes('ort-wasm')) continue;
-          if ((await nameOf(w)) === 'outpost') found = w;
-        }
+        found = (await workersNamed(page, 'outpost')).filter((w) => w !== not).at(-1);
         return found !== undefined;
       },
       { timeout: 15_000 },
@@ -123,11 +114,7 @@ test('R4: a run that hangs past the timeout fails with WorkerError; the worker i
   expect(first.ok).toBe(true);
   const worker = await outpostWorker(page);
   // The worker's thread spins forever from its next task on: the next run never answers.
-  await worker.evaluate(() =>
-    setTimeout(() => {
-      for (;;);
-    }, 0),
-  );
+  await spin(worker);
   const t0 = Date.now();
   const hung = await runOnce(page);
   const failedAfter = Date.now() - t0;
@@ -149,11 +136,7 @@ test('R4: a load that makes no progress past loadTimeout: the worker is replaced
   const worker = await outpostWorker(page);
   // As onnxruntime's threaded session creation sometimes does in Firefox: the worker never
   // answers the load.
-  await worker.evaluate(() =>
-    setTimeout(() => {
-      for (;;);
-    }, 0),
-  );
+  await spin(worker);
   const loaded = await page.evaluate(async () => {
     const rt = (window as unknown as { rt: Awaited<ReturnType<typeof window.outpost.createRuntime>> }).rt;
     const t0 = performance.now();
