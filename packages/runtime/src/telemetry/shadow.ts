@@ -1,6 +1,6 @@
 import { ATTR, METRIC, SHADOW_AGREEMENT_BOUNDS, SHADOW_RATIO_BOUNDS } from '@outpost/protocol';
 import { Hist } from './hist.js';
-import { DELTA, attributes, nanos, type Metric, type NumberDataPoint } from './otlp.js';
+import { DELTA, attributes, nanos, type HistogramDataPoint, type Metric, type NumberDataPoint } from './otlp.js';
 
 /** What a shadow figure is about: the shadow version (as it ran) and the live version it was compared with. */
 export interface ShadowKey {
@@ -74,8 +74,8 @@ export class ShadowStats {
     const start = this.windowStart;
     const end = Math.max(this.now(), start + 0.001);
     this.windowStart = end;
-    const agreement: ReturnType<Hist['point']>[] = [];
-    const ratio: ReturnType<Hist['point']>[] = [];
+    const agreement: HistogramDataPoint[] = [];
+    const ratio: HistogramDataPoint[] = [];
     const skipped: NumberDataPoint[] = [];
     const errors: NumberDataPoint[] = [];
     const sum = (attrs: ReturnType<typeof attributes>, n: number): NumberDataPoint => ({
