@@ -1,5 +1,5 @@
 import puppeteer, { type Browser, type Frame, type Page, type Target } from 'puppeteer-core';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import type { TestRepo } from '../support/test-repo.js';
 
 // Puppeteer-core counterparts of e2e/helpers.ts and e2e/support/ota.ts for the Firefox suite:
@@ -31,6 +31,21 @@ export async function launchFirefox(): Promise<Browser> {
     });
   }
   return browser;
+}
+
+/**
+ * One Firefox for a test file: launched with a tab before its tests (both told to `set`), closed
+ * after them.
+ */
+export function firefoxForFile(set: (browser: Browser, page: Page) => void): void {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchFirefox();
+    set(browser, await newPage(browser));
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
-import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { clearStore, launchFirefox, newPage, openHarness } from './browser.js';
+import type { Page } from 'puppeteer-core';
+import { beforeEach, expect, test } from 'vitest';
+import { clearStore, firefoxForFile, openHarness } from './browser.js';
 
 // The runtime in Firefox ESR (e2e/runtime.spec.ts, errors.spec.ts and no-webgpu.spec.ts in
 // Chromium): digits on WASM with 1 and 2 threads under cross-origin isolation, no WebGPU, typed
@@ -8,19 +8,13 @@ import { clearStore, launchFirefox, newPage, openHarness } from './browser.js';
 // a hung worker (supervision.loadTimeout; the default 2 minutes is past the test timeout): about
 // 1 load in 100 never finishes creating its 2-thread WASM session in Firefox.
 
-let browser: Browser;
 let page: Page;
 /** Worker script URLs Firefox reported (BiDi dedicated-worker realms, nested ones included). */
 const workers: string[] = [];
 
-beforeAll(async () => {
-  browser = await launchFirefox();
-  page = await newPage(browser);
+firefoxForFile((_, p) => {
+  page = p;
   page.on('workercreated', (w) => workers.push(w.url()));
-});
-
-afterAll(async () => {
-  await browser?.close();
 });
 
 beforeEach(async () => {

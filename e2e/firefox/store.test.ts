@@ -1,22 +1,14 @@
-import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { clearRequests, clearStore, launchFirefox, newPage, openHarness, reload, serverRequests } from './browser.js';
+import type { Page } from 'puppeteer-core';
+import { beforeEach, expect, test } from 'vitest';
+import { clearRequests, clearStore, firefoxForFile, openHarness, reload, serverRequests } from './browser.js';
 
 // The IndexedDB model store in Firefox ESR (e2e/runtime.spec.ts and errors.spec.ts in Chromium):
 // a round trip across reloads with no network, integrity, chunking, and what Firefox reports of
 // its storage.
 
-let browser: Browser;
 let page: Page;
 
-beforeAll(async () => {
-  browser = await launchFirefox();
-  page = await newPage(browser);
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+firefoxForFile((_, p) => (page = p));
 
 beforeEach(async () => {
   await openHarness(page);

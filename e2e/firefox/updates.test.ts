@@ -1,13 +1,13 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test } from 'vitest';
 import { GOLDEN, fp32, nanWeights, rebuilt, s0, wrongWeights } from '../support/ota.js';
 import { TestRepo } from '../support/test-repo.js';
 import {
   check,
   clearStore,
-  launchFirefox,
+  firefoxForFile,
   loadDigits,
   newPage,
   openHarness,
@@ -24,13 +24,9 @@ let browser: Browser;
 let page: Page;
 let repo: TestRepo;
 
-beforeAll(async () => {
-  browser = await launchFirefox();
-  page = await newPage(browser);
-});
-
-afterAll(async () => {
-  await browser?.close();
+firefoxForFile((b, p) => {
+  browser = b;
+  page = p;
 });
 
 beforeEach(async () => {
