@@ -15,6 +15,7 @@ import {
   start,
   wrongWeights,
 } from './support/ota.js';
+import { spin } from './helpers.js';
 import { TestRepo } from './support/test-repo.js';
 
 // Over-the-air updates against a real repository server on loopback (`outpost serve`'s
@@ -94,6 +95,50 @@ test('an update published while the page runs is activated between two runs; no 
   // The switch itself costs the page nothing; the bound leaves room for a 2-core machine
   // compiling the new session in the staging worker next to the serving one.
   expect(loop.max).toBeLessThan(1000);
+});
+
+test('R4: a staging worker that hangs mid-download is replaced after loadTimeout; the update installs and is not marked bad', async ({
+  page,
+}) => {
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  await repo.point('digits', '1.0.0');
+  await start(page, repo, { supervision: { loadTimeout: '2s' } });
+  await loadDigits(page);
+  await page.evaluate(() => {
+    const w = window as any;
+    w.told = [];
+    w.rt.on('error', (e: any) => w.told.push({ source: e.source, message: e.error.message }));
+  });
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), GOLDEN);
+  await repo.point('digits', '1.1.0');
+  // About a second for the 111 kB blob: the staging worker is made to hang in the middle of it, as
+  // onnxruntime's threaded session creation now and then leaves a worker in Firefox.
+  await proxy(page, repo, { throttle: { match: 'targets/', bytesPerSec: 100_000 } });
+  const staging = page.waitForEvent('worker', (w) => !w.url().includes('ort-wasm'));
+  const t0 = Date.now();
+  const checking = check(page);
+  const hung = await staging;
+  const closed = new Promise<void>((resolve) => hung.once('close', () => resolve()));
+  await spin(hung);
+  const { events, version } = await checking;
+  const ms = Date.now() - t0;
+  expect(events.map((e) => e.type)).toEqual(['available', 'downloaded', 'activated']);
+  expect(version).toBe('1.1.0');
+  await closed; // the hung worker was stopped
+  const told = await page.evaluate(() => (window as any).told as { source: string; message: string }[]);
+  expect(told).toEqual([
+    {
+      source: 'worker',
+      message: expect.stringMatching(/Staging digits@1\.1\.0 made no progress for 2000 ms/),
+    },
+  ]);
+  expect(ms).toBeGreaterThanOrEqual(2000);
+  // The new version serves, and a later check finds nothing to do (nothing was marked bad).
+  expect(await page.evaluate(async () => (window as any).model.version)).toBe('1.1.0');
+  const again = await check(page);
+  expect(again.result.plans).toEqual([]);
+  expect(again.events).toEqual([]);
+  console.log(`hung staging worker: update activated ${ms} ms after the check started (load timeout 2000 ms)`);
 });
 
 test('U1 a tampered blob is refused, nothing is stored, the active version keeps serving', async ({ page }) => {

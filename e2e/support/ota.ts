@@ -92,6 +92,7 @@ export async function start(page: Page, repo: TestRepo, extra: Record<string, un
         repository: { url: '/repo', trustedRoot },
         backends: ['wasm'],
         updates: { checkEvery: 0, activate: 'now', ...(extra.updates as object) },
+        ...(extra.supervision ? { supervision: extra.supervision } : {}),
         now: () => w.fakeNow ?? Date.now(),
       });
       for (const e of ['available', 'downloaded', 'activated', 'rolled-back', 'stale-metadata', 'error']) {

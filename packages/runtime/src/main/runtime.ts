@@ -337,6 +337,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     named: () => named,
     activate: options.updates?.activate ?? RUNTIME_DEFAULTS.activate,
     deferOnSaveData: options.updates?.deferOnSaveData ?? true,
+    loadTimeoutMs,
+    workerReplaced: (error) => backgroundError({ source: 'worker', error }),
   });
   // Offline is no failure (the check says so); a check that rejects is (storage, a dead worker).
   const background = () => {

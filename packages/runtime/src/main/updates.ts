@@ -1,6 +1,15 @@
-import { UpdateError, type LoadedModelInfo, type ShadowPlan, type UpdateCheck, type UpdatePlan } from '@outpost/core';
+import {
+  UpdateError,
+  WorkerError,
+  type LoadedModelInfo,
+  type ShadowPlan,
+  type UpdateCheck,
+  type UpdatePlan,
+} from '@outpost/core';
+import * as Comlink from 'comlink';
 import type { Model } from './model.js';
 import { ShadowRunner } from './shadow.js';
+import { Stall } from './supervisor.js';
 import type { WorkerHost } from './worker-host.js';
 
 /** Events of {@link Updates}, with what each carries. */
@@ -54,6 +63,19 @@ export interface UpdateHost {
   activate: 'now' | 'next-load';
   /** Leave downloads for later while the browser's Save-Data mode is on. */
   deferOnSaveData: boolean;
+  /**
+   * A staging load that makes no progress for this long is taken as a hung worker (as
+   * `supervision.loadTimeout` for `load`); 0: never.
+   */
+  loadTimeoutMs: number;
+  /** Tells the app (`rt.on('error')`) that a hung staging worker was replaced. */
+  workerReplaced(reason: Error): void;
+}
+
+/** Staging calls under the load watchdog, and whether it fired. */
+interface Watch {
+  <T>(call: (progress: () => void) => Promise<T>): Promise<T>;
+  stalled: boolean;
 }
 
 /** The page side of updates: checks in the main worker, stages in a second one, switches handles. */
@@ -147,18 +169,60 @@ export class UpdateController implements Updates {
     return result;
   }
 
-  /** Loads `version` in a new worker (from the store or the repository) and checks its health. */
-  private async stage(name: string, version: string): Promise<{ staging: WorkerHost; info: LoadedModelInfo }> {
-    const staging = await this.host.startWorker();
-    try {
-      const info = await staging.guard(
-        staging.api.loadNamed({ callId: staging.nextCallId(), name, version, activate: false }),
-      );
-      return { staging, info };
-    } catch (err) {
-      staging.terminate(new UpdateError('Staging failed', name, version));
-      throw err;
+  /**
+   * Loads `version` in a new worker (from the store or the repository), checks its health and
+   * readies the swaps. A staging worker that makes no progress for the load timeout (onnxruntime's
+   * threaded session creation hangs now and then in Firefox) is stopped and the whole staging
+   * tried once more in a new one: a hung worker says nothing about the version, and without
+   * this the check, and the update lock every tab shares, would wait forever.
+   */
+  private async stage(
+    name: string,
+    version: string,
+    loaded: () => void = () => undefined,
+  ): Promise<{ staging: WorkerHost; info: LoadedModelInfo; swaps: Swap[] | null }> {
+    let told = false;
+    for (let attempt = 1; ; attempt++) {
+      const staging = await this.host.startWorker();
+      const watch = this.watcher(staging, name, version);
+      try {
+        const info = await watch((progress) =>
+          staging.api.loadNamed(
+            { callId: staging.nextCallId(), name, version, activate: false },
+            Comlink.proxy(progress),
+          ),
+        );
+        if (!told) loaded();
+        told = true;
+        return { staging, info, swaps: await this.prepareSwaps(name, version, staging, info, watch) };
+      } catch (err) {
+        if (!staging.dead) staging.terminate(new UpdateError('Staging failed', name, version));
+        if (!watch.stalled || attempt === 2) throw err;
+        this.host.workerReplaced(err instanceof Error ? err : new Error(String(err)));
+      }
     }
+  }
+
+  /** Runs calls to `staging` under the load watchdog: a stall stops the worker, which fails the call. */
+  private watcher(staging: WorkerHost, name: string, version: string): Watch {
+    const ms = this.host.loadTimeoutMs;
+    const watch = (async <T>(call: (progress: () => void) => Promise<T>): Promise<T> => {
+      const stall = new Stall(ms, () => {
+        watch.stalled = true;
+        staging.terminate(
+          new WorkerError(
+            `Staging ${name}@${version} made no progress for ${ms} ms: the staging worker is taken as hung and replaced`,
+          ),
+        );
+      });
+      try {
+        return await staging.guard(call(() => stall.reset()));
+      } finally {
+        stall.stop();
+      }
+    }) as Watch;
+    watch.stalled = false;
+    return watch;
   }
 
   /**
@@ -173,14 +237,18 @@ export class UpdateController implements Updates {
     version: string,
     staging: WorkerHost,
     info: LoadedModelInfo,
+    watch: Watch,
   ): Promise<Swap[] | null> {
     const handles = [...(this.host.named().get(name) ?? [])];
     if (this.host.activate !== 'now' || handles.length === 0) return null;
     const [first, ...rest] = handles;
     const swaps: Swap[] = [{ model: first!, info }];
     for (const model of rest) {
-      const more = await staging.guard(
-        staging.api.loadNamed({ callId: staging.nextCallId(), name, version, activate: false }),
+      const more = await watch((progress) =>
+        staging.api.loadNamed(
+          { callId: staging.nextCallId(), name, version, activate: false },
+          Comlink.proxy(progress),
+        ),
       );
       swaps.push({ model, info: more });
     }
@@ -188,8 +256,10 @@ export class UpdateController implements Updates {
       const shapes = model.lastShapes;
       if (!shapes) continue;
       try {
-        await staging.guard(staging.api.warm(next.id, shapes));
+        await watch(() => staging.api.warm(next.id, shapes));
       } catch (err) {
+        // A hung worker says nothing about the version: staged again, not marked bad.
+        if (watch.stalled) throw err;
         staging.terminate(new UpdateError('Staging failed', name, version));
         const why = err instanceof Error ? err.message : String(err);
         // Like a failed health check: never installed again on this device.
@@ -234,9 +304,7 @@ export class UpdateController implements Updates {
   private async install(plan: UpdatePlan): Promise<void> {
     const { name, to } = plan;
     try {
-      const { staging, info } = await this.stage(name, to);
-      this.emit('downloaded', { name, version: to });
-      const swaps = await this.prepareSwaps(name, to, staging, info);
+      const { staging, info, swaps } = await this.stage(name, to, () => this.emit('downloaded', { name, version: to }));
       try {
         await this.host.primary.guard(this.host.primary.api.activate(name, to));
       } catch (err) {
@@ -260,8 +328,8 @@ export class UpdateController implements Updates {
   /** Follows a version another tab activated: loaded from the store, no download. */
   private async adopt(name: string, version: string, from: string): Promise<void> {
     try {
-      const { staging, info } = await this.stage(name, version);
-      await this.switchHandles(name, version, staging, info, await this.prepareSwaps(name, version, staging, info));
+      const { staging, info, swaps } = await this.stage(name, version);
+      await this.switchHandles(name, version, staging, info, swaps);
       this.emit('activated', { name, version, previous: from, rollback: false });
     } catch (err) {
       this.emit('error', { name, version, error: err instanceof Error ? err : new Error(String(err)) });
