@@ -1,5 +1,5 @@
 import puppeteer, { type Browser, type Frame, type Page, type Target } from 'puppeteer-core';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import type { TestRepo } from '../support/test-repo.js';
 
 // Puppeteer-core counterparts of e2e/helpers.ts and e2e/support/ota.ts for the Firefox suite:
@@ -35,17 +35,39 @@ export async function launchFirefox(): Promise<Browser> {
 
 /**
  * One Firefox for a test file: launched with a tab before its tests (both told to `set`), closed
- * after them.
+ * after them. After a failed test it is replaced by a fresh one: a test that timed out may leave
+ * its tab wedged (an evaluate Firefox never answers), which would fail every test after it.
  */
 export function firefoxForFile(set: (browser: Browser, page: Page) => void): void {
   let browser: Browser | undefined;
-  beforeAll(async () => {
+  const launch = async () => {
     browser = await launchFirefox();
     set(browser, await newPage(browser));
+  };
+  beforeAll(launch);
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    await closeFirefox(browser);
+    await launch();
   });
   afterAll(async () => {
-    await browser?.close();
+    await closeFirefox(browser);
   });
+}
+
+/** Closes Firefox, or kills it when it does not close within 10 s (a wedged content process). */
+async function closeFirefox(browser: Browser | undefined): Promise<void> {
+  if (!browser) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    browser.close().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 10_000))),
+  ]);
+  clearTimeout(timer);
+  if (!closed) browser.process()?.kill('SIGKILL');
 }
 
 /**
