@@ -279,12 +279,11 @@ test('a shadow worker that hangs: live runs go on unchanged; it is found, replac
   });
   const bodies = await telemetrySink(page);
   // Runs 20 ms apart: room for a shadow run between two live ones even on a loaded machine.
-  // The Outpost worker's script, as this page serves it (from a runtime started and closed).
+  // The Outpost worker's script, as this page serves it (from a runtime started and closed). Taken
+  // when the worker starts: once closed, it may already be gone from page.workers().
+  const started = page.waitForEvent('worker', (w) => w.url().includes('/worker/'));
   await page.evaluate(async () => (await window.outpost.createRuntime({ backends: ['wasm'] })).close());
-  const script = page
-    .workers()
-    .find((w) => w.url().includes('/worker/'))!
-    .url();
+  const script = (await started).url();
   // Workers named in the order they start: the primary is outpost-1, the shadow's outpost-2.
   await page.evaluate(
     async ({ trustedRoot, script }) => {
