@@ -139,8 +139,12 @@ export async function startWorker(
       return guard(Promise.race([p, hung])).finally(() => clearTimeout(t));
     },
   };
+  let stopped = false;
+  // Once: a worker found hung is stopped, and may be terminated again by whoever held it.
   const stop = (reason: Error) => {
     failWorker(reason);
+    if (stopped) return;
+    stopped = true;
     api[Comlink.releaseProxy]();
     worker.terminate();
   };
