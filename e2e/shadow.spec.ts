@@ -339,3 +339,75 @@ test('a shadow worker that hangs: live runs go on unchanged; it is found, replac
       `${stuck - before} while hung, ${agreementOf(bodies, '1.1.0').runs - stuck} after the replacement`,
   );
 });
+
+test('a shadow worker that hangs while loading: the update check returns after loadTimeout, the app is told, live runs go on, and the next check starts the shadow', async ({
+  page,
+}) => {
+  await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
+  await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), undefined, { compare: COMPARE });
+  await repo.point('digits', '1.0.0');
+  await telemetrySink(page); // a shadow only runs where its figures are reported
+  await page.evaluate(async (trustedRoot) => {
+    const w = window as any;
+    w.rt = await window.outpost.createRuntime({
+      repository: { url: '/repo', trustedRoot },
+      backends: ['wasm'],
+      updates: { checkEvery: 0, activate: 'now' },
+      telemetry: { endpoint: '/otlp' },
+      supervision: { loadTimeout: '2s' },
+    });
+    w.told = [] as string[];
+    w.events = [];
+    w.rt.on('error', (e: { error: Error }) => w.told.push(e.error.message));
+    w.rt.updates.on('error', (d: any) =>
+      w.events.push({ type: 'error', name: d.name, error: { name: d.error.name, message: d.error.message } }),
+    );
+    w.model = await w.rt.load('digits');
+  }, repo.trustedRoot);
+  expect((await phase(page, 20)).differing).toBe(0);
+  await repo.pointWith({
+    channel: 'stable',
+    model: 'digits',
+    version: '1.0.0',
+    rolloutBp: 10000,
+    shadow: { version: '1.1.0', sampleBp: 5000 },
+  });
+  // About a second for the shadow's 111 kB blob: its worker is made to hang in the middle of it.
+  await proxy(page, repo, { throttle: { match: 'targets/', bytesPerSec: 100_000 } });
+  const shadowWorker = page.waitForEvent('worker', (w) => !w.url().includes('ort-wasm'));
+  const t0 = Date.now();
+  const checking = check(page);
+  const hung = await shadowWorker;
+  const closed = new Promise<void>((resolve) => hung.once('close', () => resolve()));
+  await spin(hung);
+  const first = await checking;
+  const ms = Date.now() - t0;
+  await closed; // the hung worker was stopped
+  expect(ms).toBeGreaterThanOrEqual(2000);
+  expect(first.version).toBe('1.0.0');
+  expect(first.events).toEqual([
+    expect.objectContaining({
+      type: 'error',
+      name: 'digits',
+      error: expect.objectContaining({
+        name: 'WorkerError',
+        message: expect.stringMatching(/shadow digits@1\.1\.0 made no progress loading for 2000 ms/),
+      }),
+    }),
+  ]);
+  expect(await page.evaluate(() => (window as any).told)).toEqual([
+    expect.stringMatching(/shadow digits@1\.1\.0 made no progress loading/),
+  ]);
+  expect(await page.evaluate(() => (window as any).rt.updates.shadows())).toEqual({});
+  expect((await phase(page, 20)).differing).toBe(0);
+
+  // The next check starts it in a new worker.
+  await proxy(page, repo);
+  const again = await check(page);
+  expect(again.events).toEqual([]);
+  expect(await page.evaluate(() => (window as any).rt.updates.shadows())).toEqual({
+    digits: { name: 'digits', version: '1.1.0', sampleBp: 5000 },
+  });
+  expect((await phase(page, 20)).differing).toBe(0);
+  console.log(`shadow worker hung while loading: the check returned after ${ms} ms (load timeout 2000 ms)`);
+});

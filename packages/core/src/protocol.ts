@@ -344,8 +344,9 @@ export interface WorkerApi {
    * Serves as a shadow: runs the version on what a tap sends and answers with its agreement (by
    * its release's signed comparison) and run time; only figures go back. A worker that serves as a
    * shadow records no telemetry of its own (its load would report the device as running it).
+   * `onProgress` hears the load's progress, as with `loadNamed`.
    */
-  shadowServe(req: ShadowServeRequest): Promise<void>;
+  shadowServe(req: ShadowServeRequest, onProgress?: (p: LoadProgress) => void): Promise<void>;
   /** Records an update event (telemetry on; a no-op otherwise). */
   telemetryEvent(event: TelemetryUpdateEvent): void;
   /** Records what worker supervision did (telemetry on; a no-op otherwise). */

@@ -120,8 +120,8 @@ export interface SupervisionOptions {
    * A load that makes no progress for this long (no downloaded bytes, no session yet) is taken as
    * a hung worker: it is replaced, and the load is tried once more in the new worker before it
    * fails with a `WorkerError` (`'2m'`, ms; 0: never). The same holds for an update's staging
-   * worker: staged once more in a new one, so an update check never waits forever (and the
-   * version is not marked bad). onnxruntime's multi-threaded session creation can hang for good
+   * worker (staged once more in a new one; the version is not marked bad) and a shadow's worker
+   * (stopped, started again at the next check), so an update check never waits forever. onnxruntime's multi-threaded session creation can hang for good
    * now and then (seen in Firefox ESR, about 1 load in 100).
    * @defaultValue `'2m'`
    */

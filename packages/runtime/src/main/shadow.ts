@@ -1,6 +1,7 @@
 import { WorkerError, type ShadowPlan } from '@outpost/core';
 import * as Comlink from 'comlink';
 import type { Model, ModelHost } from './model.js';
+import { Stall } from './supervisor.js';
 import type { WorkerHost } from './worker-host.js';
 
 /** What the shadow runner needs from the runtime. */
@@ -10,6 +11,8 @@ export interface ShadowHost {
   startWorker(): Promise<WorkerHost>;
   /** Handles of models loaded by name, by model name. */
   named(): Map<string, Set<Model>>;
+  /** A shadow load that makes no progress for this long stops its worker (`supervision.loadTimeout`); 0: never. */
+  loadTimeoutMs: number;
 }
 
 /** A shadow running for one model: its worker, and the live sessions tapped. */
@@ -120,10 +123,40 @@ export class ShadowRunner {
       if (tapped && tapped.host === at.host && tapped.id === at.id) continue;
       const { port1, port2 } = new MessageChannel();
       const req = { callId: worker.nextCallId(), name, version: plan.version, port: port2 };
-      await worker.guard(worker.api.shadowServe(Comlink.transfer(req, [port2])));
+      await this.serve(worker, req);
       const tap = { modelId: at.id, port: port1, sampleBp: plan.sampleBp, shadowVersion: plan.version };
       await at.host.guard(at.host.api.shadowTap(Comlink.transfer(tap, [port1])));
       cur.taps.set(model, at);
+    }
+  }
+
+  /**
+   * Loads the shadow version in its worker and connects it to a live session's port. Under the
+   * load watchdog: a load that makes no progress for the load timeout stops the worker, so the
+   * sync (and the update check waiting on it) fails instead of waiting forever; the heartbeat
+   * cannot help here, as it waits its turn behind the sync.
+   */
+  private async serve(
+    worker: WorkerHost,
+    req: { callId: number; name: string; version: string; port: MessagePort },
+  ): Promise<void> {
+    const ms = this.host.loadTimeoutMs;
+    const stall = new Stall(ms, () =>
+      worker.terminate(
+        new WorkerError(
+          `The shadow ${req.name}@${req.version} made no progress loading for ${ms} ms: its worker was stopped`,
+        ),
+      ),
+    );
+    try {
+      await worker.guard(
+        worker.api.shadowServe(
+          Comlink.transfer(req, [req.port]),
+          Comlink.proxy(() => stall.reset()),
+        ),
+      );
+    } finally {
+      stall.stop();
     }
   }
 

@@ -96,6 +96,7 @@ export class UpdateController implements Updates {
         },
         startWorker: () => host.startWorker(),
         named: () => host.named(),
+        loadTimeoutMs: host.loadTimeoutMs,
       },
       (name, version, error) => this.emit('error', { name, ...(version ? { version } : {}), error }),
     );

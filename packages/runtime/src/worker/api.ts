@@ -940,7 +940,7 @@ export class WorkerRuntime implements WorkerApi {
     this.taps.delete(modelId);
   }
 
-  async shadowServe(req: ShadowServeRequest): Promise<void> {
+  async shadowServe(req: ShadowServeRequest, onProgress?: (p: LoadProgress) => void): Promise<void> {
     // The live worker records the shadow's figures; this worker's own (its load of the shadow
     // version) would report the device as running a version it only tries.
     this.telemetry?.stop();
@@ -952,7 +952,7 @@ export class WorkerRuntime implements WorkerApi {
     const key = `${name}@${version}`;
     let loading = this.shadowLoads.get(key);
     if (!loading) {
-      loading = this.loadNamed({ callId: req.callId, name, version, activate: false });
+      loading = this.loadNamed({ callId: req.callId, name, version, activate: false }, onProgress);
       this.shadowLoads.set(key, loading);
       loading.catch(() => this.shadowLoads.delete(key));
     }
