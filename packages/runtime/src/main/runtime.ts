@@ -377,7 +377,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       /** One try in the current worker; a stall past the load timeout takes that worker as hung. */
       const attempt = async (host: WorkerHost) => {
         const id = host.nextCallId();
-        const stall = new Stall(loadTimeoutMs, () => {
+        const onStall = () => {
           stalled = true;
           host.crash(
             new WorkerError(
@@ -385,19 +385,17 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
             ),
             'hang',
           );
+        };
+        return Stall.watch(loadTimeoutMs, onStall, (reset) => {
+          const progress = Comlink.proxy((p: LoadProgress) => {
+            reset();
+            onProgress?.(p);
+          });
+          const call = resolved
+            ? host.api.load({ callId: id, source: resolved, backend }, progress)
+            : host.api.loadNamed({ callId: id, name: source as string, activate: true, backend }, progress);
+          return withAbort(host.guard(call), signal, () => void host.api.cancel(id));
         });
-        const progress = Comlink.proxy((p: LoadProgress) => {
-          stall.reset();
-          onProgress?.(p);
-        });
-        const call = resolved
-          ? host.api.load({ callId: id, source: resolved, backend }, progress)
-          : host.api.loadNamed({ callId: id, name: source as string, activate: true, backend }, progress);
-        try {
-          return await withAbort(host.guard(call), signal, () => void host.api.cancel(id));
-        } finally {
-          stall.stop();
-        }
       };
       let host = await current();
       let info: LoadedModelInfo;

@@ -1,4 +1,4 @@
-import { WorkerError, type ShadowPlan } from '@outpost/core';
+import { WorkerError, type ShadowPlan, type ShadowServeRequest } from '@outpost/core';
 import * as Comlink from 'comlink';
 import type { Model, ModelHost } from './model.js';
 import { Stall } from './supervisor.js';
@@ -136,28 +136,17 @@ export class ShadowRunner {
    * sync (and the update check waiting on it) fails instead of waiting forever; the heartbeat
    * cannot help here, as it waits its turn behind the sync.
    */
-  private async serve(
-    worker: WorkerHost,
-    req: { callId: number; name: string; version: string; port: MessagePort },
-  ): Promise<void> {
+  private serve(worker: WorkerHost, req: ShadowServeRequest & { port: MessagePort }): Promise<void> {
     const ms = this.host.loadTimeoutMs;
-    const stall = new Stall(ms, () =>
+    const onStall = () =>
       worker.terminate(
         new WorkerError(
           `The shadow ${req.name}@${req.version} made no progress loading for ${ms} ms: its worker was stopped`,
         ),
-      ),
-    );
-    try {
-      await worker.guard(
-        worker.api.shadowServe(
-          Comlink.transfer(req, [req.port]),
-          Comlink.proxy(() => stall.reset()),
-        ),
       );
-    } finally {
-      stall.stop();
-    }
+    return Stall.watch(ms, onStall, (progress) =>
+      worker.guard(worker.api.shadowServe(Comlink.transfer(req, [req.port]), Comlink.proxy(progress))),
+    );
   }
 
   /** Stops a model's shadow: its taps removed, its worker terminated. */

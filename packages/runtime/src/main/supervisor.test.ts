@@ -56,3 +56,30 @@ describe('Stall', () => {
     expect(fired).toBe(0);
   });
 });
+
+describe('Stall.watch', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('hands the work its progress callback and stops watching once the work settles', async () => {
+    let fired = 0;
+    let done!: (v: string) => void;
+    let progress!: () => void;
+    const watched = Stall.watch(
+      1000,
+      () => fired++,
+      (p) => {
+        progress = p;
+        return new Promise<string>((r) => (done = r));
+      },
+    );
+    vi.advanceTimersByTime(900);
+    progress();
+    vi.advanceTimersByTime(900);
+    expect(fired).toBe(0);
+    done('ok');
+    await expect(watched).resolves.toBe('ok');
+    vi.advanceTimersByTime(5000);
+    expect(fired).toBe(0);
+  });
+});

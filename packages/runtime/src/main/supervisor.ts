@@ -61,4 +61,17 @@ export class Stall {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
+
+  /**
+   * Runs `work` under a watchdog: `work` is handed the progress callback, and the watchdog stops
+   * when it settles. `onStall` is to stop the worker, which fails the work.
+   */
+  static async watch<T>(ms: number, onStall: () => void, work: (progress: () => void) => Promise<T>): Promise<T> {
+    const stall = new Stall(ms, onStall);
+    try {
+      return await work(() => stall.reset());
+    } finally {
+      stall.stop();
+    }
+  }
 }

@@ -207,21 +207,16 @@ export class UpdateController implements Updates {
   /** Runs calls to `staging` under the load watchdog: a stall stops the worker, which fails the call. */
   private watcher(staging: WorkerHost, name: string, version: string): Watch {
     const ms = this.host.loadTimeoutMs;
-    const watch = (async <T>(call: (progress: () => void) => Promise<T>): Promise<T> => {
-      const stall = new Stall(ms, () => {
-        watch.stalled = true;
-        staging.terminate(
-          new WorkerError(
-            `Staging ${name}@${version} made no progress for ${ms} ms: the staging worker is taken as hung and replaced`,
-          ),
-        );
-      });
-      try {
-        return await staging.guard(call(() => stall.reset()));
-      } finally {
-        stall.stop();
-      }
-    }) as Watch;
+    const onStall = () => {
+      watch.stalled = true;
+      staging.terminate(
+        new WorkerError(
+          `Staging ${name}@${version} made no progress for ${ms} ms: the staging worker is taken as hung and replaced`,
+        ),
+      );
+    };
+    const watch = (<T>(call: (progress: () => void) => Promise<T>): Promise<T> =>
+      Stall.watch(ms, onStall, (progress) => staging.guard(call(progress)))) as Watch;
     watch.stalled = false;
     return watch;
   }
