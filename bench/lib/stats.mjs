@@ -1,6 +1,8 @@
 // Order statistics for timing samples. Medians, not means: a GC pause or another process on
 // this shared 2-core machine makes a few calls slow, and the mean would report that noise.
 
+import { mulberry32 } from '@outpost/core';
+
 /** The q-quantile (0..1) of `xs`, by linear interpolation between closest ranks. */
 export function quantile(xs, q) {
   if (xs.length === 0) return NaN;
@@ -41,17 +43,6 @@ export function medianOfFields(records) {
   return out;
 }
 
-/** A small seeded PRNG (mulberry32), so a rerun on the same samples gives the same interval. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * 95% bootstrap interval of `median(a) / median(b)`, resampling whole rounds (the pair
  * `a[i], b[i]`) so the pairing survives. It says whether a ratio just over a target is a
@@ -59,7 +50,7 @@ function seeded(seed) {
  */
 export function ratioInterval(a, b, resamples = 2000) {
   const n = Math.min(a.length, b.length);
-  const random = seeded(n);
+  const random = mulberry32(n);
   const ratios = [];
   for (let r = 0; r < resamples; r++) {
     const ra = [];

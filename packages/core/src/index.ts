@@ -68,3 +68,4 @@ export type {
   WorkerConfig,
 } from './protocol.js';
 export { PROTOCOL_VERSION } from './protocol.js';
+export { mulberry32 } from './random.js';

@@ -1,3 +1,4 @@
+import { mulberry32 } from '@outpost/core';
 import {
   channelPath,
   setChannel,
@@ -156,17 +157,6 @@ const AB_METHOD =
 
 const none: Interval = { value: null, low: null, high: null };
 
-/** mulberry32: a small seeded PRNG, as bench/lib/stats.mjs uses for its bootstrap. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The q-quantile of ascending `xs` (linear between closest ranks); null when empty. */
 function quantileOf(xs: readonly number[], q: number): number | null {
   if (xs.length === 0) return null;
@@ -234,7 +224,7 @@ function sampleArm(devices: readonly DeviceFigures[], seed: number): ArmSample {
   const resampled: Record<Figure, (number | null)[]> = { errorRate: [], p50: [], p95: [] };
   // One device says nothing about the spread between devices: no resamples, no interval.
   if (n >= 2) {
-    const random = seeded(seed);
+    const random = mulberry32(seed);
     const times = new Int32Array(n);
     for (let r = 0; r < RESAMPLES; r++) {
       times.fill(0);
