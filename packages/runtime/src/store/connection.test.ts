@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { DB_NAME, DB_VERSION, openModelDB } from './db.js';
 import { sha256Hex } from './hash.js';
 import { ModelStore } from './store.js';
+import { tamperStoredChunk } from '../testing/store.js';
 
 const data = new Uint8Array(3000).map((_, i) => (i * 31) & 0xff);
 
@@ -125,12 +126,7 @@ describe('model store connection (S4)', () => {
     expect(await store.list()).toHaveLength(1);
 
     // Bytes changed in the store are refused on the retry path too.
-    const db = await openModelDB();
-    const [chunk] = await db.getAll('chunks');
-    const tampered = new Uint8Array(chunk!.data.slice(0));
-    tampered[5] = tampered[5]! ^ 0xff;
-    await db.put('chunks', { ...chunk!, data: tampered.buffer });
-    db.close();
+    await tamperStoredChunk(5);
     (await store.open()).close();
     await expect(store.read('m', '1')).rejects.toBeInstanceOf(IntegrityError);
   });

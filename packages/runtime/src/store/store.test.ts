@@ -5,6 +5,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { openModelDB } from './db.js';
 import { sha256Hex } from './hash.js';
 import { CHUNK_BYTES, ModelStore } from './store.js';
+import { tamperStoredChunk } from '../testing/store.js';
 
 function bytes(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
@@ -78,12 +79,7 @@ describe('ModelStore', () => {
   it('S1: detects bytes tampered in IndexedDB before they are used', async () => {
     const store = new ModelStore();
     await store.write('digits', '1', [await file('digits.onnx', bytes(2000))]);
-    const db = await openModelDB();
-    const [chunk] = await db.getAll('chunks');
-    const tampered = new Uint8Array(chunk!.data.slice(0));
-    tampered[10] = tampered[10]! ^ 0xff;
-    await db.put('chunks', { ...chunk!, data: tampered.buffer });
-    db.close();
+    await tamperStoredChunk(10);
     await expect(store.read('digits', '1')).rejects.toBeInstanceOf(IntegrityError);
   });
 

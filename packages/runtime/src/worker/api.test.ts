@@ -5,7 +5,8 @@ import { onnxEngine } from '@outpost/backend-onnx';
 import type { BackendId, Engine, EngineSession } from '@outpost/core';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openModelDB, sha256Hex } from '../store/index.js';
+import { sha256Hex } from '../store/index.js';
+import { tamperStoredChunk } from '../testing/store.js';
 import { WorkerRuntime } from './api.js';
 import { registerEngine } from './engines.js';
 
@@ -101,12 +102,7 @@ describe('WorkerRuntime (Node, real onnxruntime-web)', () => {
   it('S1: bytes tampered in the store are detected, dropped and fetched again, never run', async () => {
     const rt = await runtime();
     await load(rt);
-    const db = await openModelDB();
-    const [chunk] = await db.getAll('chunks');
-    const bad = new Uint8Array(chunk!.data.slice(0));
-    bad[100] = bad[100]! ^ 1;
-    await db.put('chunks', { ...chunk!, data: bad.buffer });
-    db.close();
+    await tamperStoredChunk(100, 1);
     const info = await load(rt);
     expect(info.source).toBe('network');
     expect(requests).toEqual(['/silero.onnx', '/silero.onnx']);
