@@ -56,6 +56,17 @@ export async function workersNamed(page: Page, name: string, askMs = 2000): Prom
   return named.filter((x) => x.name === name).map((x) => x.w);
 }
 
+/**
+ * Waits for the next worker the page starts (onnxruntime's threads left out) and makes it spin
+ * as soon as it is there; says when it is closed. Call before what starts the worker.
+ */
+export async function hangNextWorker(page: Page): Promise<{ closed: Promise<void> }> {
+  const worker = await page.waitForEvent('worker', (w) => !w.url().includes('ort-wasm'));
+  const closed = new Promise<void>((resolve) => worker.once('close', () => resolve()));
+  await spin(worker);
+  return { closed };
+}
+
 /** Makes `worker` spin forever from its next task on: it never answers again (a hung worker). */
 export async function spin(worker: Worker): Promise<void> {
   await worker.evaluate(() =>

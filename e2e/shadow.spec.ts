@@ -2,7 +2,7 @@ import { expect, test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
 import { METRIC, targetUrlPath } from '@outpost/protocol';
 import type onnxProto from 'onnx-proto';
-import { spin, workersNamed } from './helpers.js';
+import { hangNextWorker, spin, workersNamed } from './helpers.js';
 import { check, eachTestRepo, fp32, GOLDEN, proxy, rebuilt, SAMPLE } from './support/ota.js';
 import type { TestRepo } from './support/test-repo.js';
 
@@ -25,6 +25,16 @@ const RUNS = 1500;
 const PAIRS = 3;
 
 eachTestRepo((r) => (repo = r));
+
+/** Points the stable channel at digits 1.0.0 for every device, with `shadow` or none. */
+const pointShadow = (shadow: { version: string; sampleBp: number } | null) =>
+  repo.pointWith({
+    channel: 'stable',
+    model: 'digits',
+    version: '1.0.0',
+    rolloutBp: 10000,
+    ...(shadow ? { shadow } : {}),
+  });
 
 /** Collects the metrics bodies the page sends to /otlp (answered 200 here, sent nowhere else). */
 async function telemetrySink(page: Page): Promise<string[]> {
@@ -122,7 +132,7 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   const wrong = rebuilt('1.2.0', flatWeights);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), undefined, { compare: COMPARE });
   await repo.publish('digits', '1.2.0', fp32(wrong), undefined, { compare: COMPARE });
-  await repo.pointWith({ channel: 'stable', model: 'digits', version: '1.0.0', rolloutBp: 10000 });
+  await pointShadow(null);
   const bodies = await telemetrySink(page);
   const open = () =>
     page.evaluate(async (trustedRoot) => {
@@ -142,13 +152,7 @@ test('a shadow at a 10% sample: live results bit-identical, agreement reported, 
   await open();
   const shadows = () => page.evaluate(() => (window as any).rt.updates.shadows());
   const setShadow = async (version: string | null) => {
-    await repo.pointWith({
-      channel: 'stable',
-      model: 'digits',
-      version: '1.0.0',
-      rolloutBp: 10000,
-      ...(version ? { shadow: { version, sampleBp: 1000 } } : {}),
-    });
+    await pointShadow(version ? { version, sampleBp: 1000 } : null);
     await check(page);
     expect(await shadows()).toEqual(version ? { digits: { name: 'digits', version, sampleBp: 1000 } } : {});
   };
@@ -270,13 +274,7 @@ test('a shadow worker that hangs: live runs go on unchanged; it is found, replac
 }) => {
   await repo.publish('digits', '1.0.0', fp32(rebuilt('1.0.0')), GOLDEN);
   await repo.publish('digits', '1.1.0', fp32(rebuilt('1.1.0')), undefined, { compare: COMPARE });
-  await repo.pointWith({
-    channel: 'stable',
-    model: 'digits',
-    version: '1.0.0',
-    rolloutBp: 10000,
-    shadow: { version: '1.1.0', sampleBp: 5000 },
-  });
+  await pointShadow({ version: '1.1.0', sampleBp: 5000 });
   const bodies = await telemetrySink(page);
   // Runs 20 ms apart: room for a shadow run between two live ones even on a loaded machine.
   // The Outpost worker's script, as this page serves it (from a runtime started and closed). Taken
@@ -365,21 +363,13 @@ test('a shadow worker that hangs while loading: the update check returns after l
     w.model = await w.rt.load('digits');
   }, repo.trustedRoot);
   expect((await phase(page, 20)).differing).toBe(0);
-  await repo.pointWith({
-    channel: 'stable',
-    model: 'digits',
-    version: '1.0.0',
-    rolloutBp: 10000,
-    shadow: { version: '1.1.0', sampleBp: 5000 },
-  });
+  await pointShadow({ version: '1.1.0', sampleBp: 5000 });
   // About a second for the shadow's 111 kB blob: its worker is made to hang in the middle of it.
   await proxy(page, repo, { throttle: { match: 'targets/', bytesPerSec: 100_000 } });
-  const shadowWorker = page.waitForEvent('worker', (w) => !w.url().includes('ort-wasm'));
+  const shadowWorker = hangNextWorker(page);
   const t0 = Date.now();
   const checking = check(page);
-  const hung = await shadowWorker;
-  const closed = new Promise<void>((resolve) => hung.once('close', () => resolve()));
-  await spin(hung);
+  const { closed } = await shadowWorker;
   const first = await checking;
   const ms = Date.now() - t0;
   await closed; // the hung worker was stopped

@@ -15,7 +15,7 @@ import {
   start,
   wrongWeights,
 } from './support/ota.js';
-import { spin } from './helpers.js';
+import { hangNextWorker } from './helpers.js';
 import { TestRepo } from './support/test-repo.js';
 
 // Over-the-air updates against a real repository server on loopback (`outpost serve`'s
@@ -114,12 +114,10 @@ test('R4: a staging worker that hangs mid-download is replaced after loadTimeout
   // About a second for the 111 kB blob: the staging worker is made to hang in the middle of it, as
   // onnxruntime's threaded session creation now and then leaves a worker in Firefox.
   await proxy(page, repo, { throttle: { match: 'targets/', bytesPerSec: 100_000 } });
-  const staging = page.waitForEvent('worker', (w) => !w.url().includes('ort-wasm'));
+  const staging = hangNextWorker(page);
   const t0 = Date.now();
   const checking = check(page);
-  const hung = await staging;
-  const closed = new Promise<void>((resolve) => hung.once('close', () => resolve()));
-  await spin(hung);
+  const { closed } = await staging;
   const { events, version } = await checking;
   const ms = Date.now() - t0;
   expect(events.map((e) => e.type)).toEqual(['available', 'downloaded', 'activated']);
